@@ -1,0 +1,489 @@
+package socket_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/proto/jsonproto"
+	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
+	xmd5 "github.com/seed-a9a850dd/tp/xfer/md5"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tcpPair returns both ends of a TCP loopback connection.
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func newSocket(t testing.TB, c net.Conn, cfg socket.Config) *socket.Socket {
+	t.Helper()
+	s, err := socket.New(c, rawproto.New(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// gateConn counts Write calls, and holds the first one until open is closed.
+type gateConn struct {
+	net.Conn
+	writes  atomic.Int64
+	entered chan struct{} // closed when the first Write starts
+	open    chan struct{}
+	once    sync.Once
+}
+
+func newGateConn(c net.Conn) *gateConn {
+	return &gateConn{Conn: c, entered: make(chan struct{}), open: make(chan struct{})}
+}
+
+func (g *gateConn) Write(p []byte) (int, error) {
+	if g.writes.Add(1) == 1 {
+		g.once.Do(func() { close(g.entered) })
+		<-g.open
+	}
+	return g.Conn.Write(p)
+}
+
+func push(seq uint32, body string) *socket.Message {
+	return &socket.Message{Type: socket.TypePush, Seq: seq, ServiceMethod: "/p", BodyCodec: codec.PlainID, Body: body}
+}
+
+// readAll reads n messages and returns their seqs and bodies.
+func readAll(t *testing.T, s *socket.Socket, n int) map[uint32]string {
+	t.Helper()
+	got := make(map[uint32]string, n)
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	for i := 0; i < n; i++ {
+		m.Reset()
+		if err := s.ReadMessage(m); err != nil {
+			t.Fatalf("read %d of %d: %v", i, n, err)
+		}
+		var body string
+		if err := m.UnmarshalBody(&body); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[m.Seq]; dup {
+			t.Fatalf("seq %d arrived twice", m.Seq)
+		}
+		got[m.Seq] = body
+	}
+	return got
+}
+
+func TestWritesCoalesce(t *testing.T) {
+	a, b := tcpPair(t)
+	gate := newGateConn(a)
+	w := newSocket(t, gate, socket.Config{})
+	r := newSocket(t, b, socket.Config{})
+
+	const n = 200
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // becomes the owner and blocks in the first Write
+		defer wg.Done()
+		if err := w.WriteMessage(push(0, "first")); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-gate.entered
+	for i := 1; i < n; i++ { // all queue behind it and return at once
+		if err := w.WriteMessage(push(uint32(i), fmt.Sprint("msg", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate.open)
+	wg.Wait()
+
+	got := readAll(t, r, n)
+	for i := 1; i < n; i++ {
+		if got[uint32(i)] != fmt.Sprint("msg", i) {
+			t.Fatalf("seq %d: body %q", i, got[uint32(i)])
+		}
+	}
+	// One direct write, then the whole backlog in one batch.
+	if w := gate.writes.Load(); w != 2 {
+		t.Fatalf("%d messages took %d write syscalls, want 2", n, w)
+	}
+}
+
+func TestConcurrentWritesArriveIntact(t *testing.T) {
+	a, b := tcpPair(t)
+	w := newSocket(t, a, socket.Config{})
+	r := newSocket(t, b, socket.Config{})
+	const writers, each = 32, 100
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				seq := uint32(g*each + i)
+				if err := w.WriteMessage(push(seq, fmt.Sprint("body-", seq))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	got := readAll(t, r, writers*each)
+	wg.Wait()
+	for seq, body := range got {
+		if body != fmt.Sprint("body-", seq) {
+			t.Fatalf("seq %d: body %q", seq, body)
+		}
+	}
+}
+
+func TestMaxPendingBlocksWriters(t *testing.T) {
+	a, b := tcpPair(t)
+	gate := newGateConn(a)
+	w := newSocket(t, gate, socket.Config{MaxPending: 1024})
+	r := newSocket(t, b, socket.Config{})
+	go w.WriteMessage(push(0, "owner"))
+	<-gate.entered
+
+	const n = 50
+	var returned atomic.Int64
+	var wg sync.WaitGroup
+	big := string(bytes.Repeat([]byte("x"), 200))
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.WriteMessage(push(uint32(i), big)); err != nil {
+				t.Error(err)
+			}
+			returned.Add(1)
+		}()
+	}
+	// Writers that fit in 1 KiB return; the rest must wait for the gate.
+	deadline := time.Now().Add(5 * time.Second)
+	for returned.Load() < 4 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if got := returned.Load(); got == 0 || got >= n {
+		t.Fatalf("%d of %d writers returned with the connection stalled; want some but not all", got, n)
+	}
+	close(gate.open)
+	readAll(t, r, n+1)
+	wg.Wait()
+}
+
+func TestCloseFlushesPending(t *testing.T) {
+	a, b := tcpPair(t)
+	gate := newGateConn(a)
+	w, err := socket.New(gate, rawproto.New(), socket.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newSocket(t, b, socket.Config{})
+	go w.WriteMessage(push(0, "owner"))
+	<-gate.entered
+	const n = 20
+	for i := 1; i < n; i++ {
+		if err := w.WriteMessage(push(uint32(i), "queued")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error)
+	go func() { closed <- w.Close() }()
+	close(gate.open)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, r, n)
+	m := socket.AcquireMessage()
+	if err := r.ReadMessage(m); status.From(err, 0, "").Code() != status.ConnClosed {
+		t.Fatalf("after the last message: %v, want connection closed", err)
+	}
+	if err := w.WriteMessage(push(99, "late")); status.From(err, 0, "").Code() != status.ConnClosed {
+		t.Fatalf("write after Close: %v, want connection closed", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// failConn fails every Write.
+type failConn struct{ net.Conn }
+
+func (failConn) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+func TestWriteErrorIsSticky(t *testing.T) {
+	a, _ := net.Pipe()
+	w := newSocket(t, failConn{a}, socket.Config{})
+	for i := 0; i < 2; i++ {
+		err := w.WriteMessage(push(1, "x"))
+		var st *status.Status
+		if !errors.As(err, &st) || st.Code() != status.WriteFailed || !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("write %d: %v, want a write-failed status caused by EPIPE", i, err)
+		}
+	}
+}
+
+func TestPackErrorIsReported(t *testing.T) {
+	a, _ := net.Pipe()
+	w := newSocket(t, a, socket.Config{})
+	err := w.WriteMessage(&socket.Message{Type: socket.TypeCall, BodyCodec: codec.PlainID, Body: 42})
+	var ute *codec.UnsupportedTypeError
+	if status.From(err, 0, "").Code() != status.InvalidArgument || !errors.As(err, &ute) {
+		t.Fatalf("got %v, want invalid argument caused by an UnsupportedTypeError", err)
+	}
+	err = w.WriteMessage(&socket.Message{Type: socket.TypeCall, BodyCodec: 'Z', Body: 1})
+	if status.From(err, 0, "").Code() != status.Unsupported {
+		t.Fatalf("unknown codec: %v, want unsupported", err)
+	}
+}
+
+// frame builds an envelope by hand.
+func frame(size uint32, rest ...byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, size)
+	return append(b, rest...)
+}
+
+func goodFrame(t *testing.T, m *socket.Message) []byte {
+	b, err := rawproto.New()().Pack(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReadErrors(t *testing.T) {
+	md5Frame := goodFrame(t, &socket.Message{Type: socket.TypePush, XferPipe: []byte{xmd5.ID}, BodyCodec: codec.PlainID, Body: "payload"})
+	md5Frame[len(md5Frame)-20] ^= 1 // flip a bit of the body
+	badType := goodFrame(t, &socket.Message{Type: socket.TypePush})
+	badType[6] = 9
+	jsonFrame, _ := jsonproto.New()().Pack(nil, &socket.Message{Type: socket.TypeCall})
+	tests := []struct {
+		name  string
+		input []byte
+		code  status.Code
+	}{
+		{"empty stream", nil, status.ConnClosed},
+		{"cut in the length", []byte{0, 0}, status.ConnClosed},
+		{"cut in the body", frame(100, rawproto.Version, 0, 1, 2), status.ConnClosed},
+		{"4 GiB claimed", frame(0xFFFFFFFF), status.TooLarge},
+		{"just over the limit", frame(1<<20 + 1), status.TooLarge},
+		{"shorter than a header", frame(1, rawproto.Version), status.BadMessage},
+		{"pipe longer than frame", frame(3, rawproto.Version, 5, 'g'), status.BadMessage},
+		{"other proto's frame", jsonFrame, status.Unsupported},
+		{"unknown filter", frame(4, rawproto.Version, 1, 'Q', 0), status.Unsupported},
+		{"corrupt md5", md5Frame, status.BadMessage},
+		{"garbage header", frame(4, rawproto.Version, 0, 1, 0xff), status.BadMessage},
+		{"unknown type", badType, status.Unsupported},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			go func() {
+				a.Write(tt.input)
+				a.Close()
+			}()
+			r := newSocket(t, b, socket.Config{ReadLimit: 1 << 20})
+			m := socket.AcquireMessage()
+			defer socket.ReleaseMessage(m)
+			err := r.ReadMessage(m)
+			var st *status.Status
+			if !errors.As(err, &st) || st.Code() != tt.code {
+				t.Fatalf("got %v, want code %q", err, tt.code)
+			}
+		})
+	}
+}
+
+func TestReadLimitBeforeAllocation(t *testing.T) {
+	huge := frame(0xFFFFFFF0, rawproto.Version, 0)
+	allocs := testing.AllocsPerRun(20, func() {
+		r := socket.NewReader(bufio.NewReaderSize(bytes.NewReader(huge), 16), 1<<20)
+		m := socket.Message{}
+		if _, err := r.ReadFrame(&m, rawproto.Version); err == nil {
+			t.Fatal("a 4 GiB frame was accepted")
+		}
+	})
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	r := socket.NewReader(bufio.NewReaderSize(bytes.NewReader(huge), 16), 1<<20)
+	r.ReadFrame(&socket.Message{}, rawproto.Version)
+	runtime.ReadMemStats(&ms)
+	if grew := ms.TotalAlloc - before; grew > 64<<10 || allocs > 10 {
+		t.Fatalf("refusing a 4 GiB frame allocated %d bytes in %v allocations", grew, allocs)
+	}
+}
+
+func TestSetReadLimit(t *testing.T) {
+	a, b := tcpPair(t)
+	w := newSocket(t, a, socket.Config{})
+	r := newSocket(t, b, socket.Config{})
+	if r.ReadLimit() != socket.DefaultReadLimit {
+		t.Fatalf("default read limit %d, want %d", r.ReadLimit(), socket.DefaultReadLimit)
+	}
+	r.SetReadLimit(100)
+	go w.WriteMessage(push(1, string(make([]byte, 200))))
+	err := r.ReadMessage(socket.AcquireMessage())
+	if status.From(err, 0, "").Code() != status.TooLarge {
+		t.Fatalf("got %v, want too large", err)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	_, b := tcpPair(t)
+	r := newSocket(t, b, socket.Config{})
+	r.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	err := r.ReadMessage(socket.AcquireMessage())
+	if status.From(err, 0, "").Code() != status.Timeout {
+		t.Fatalf("got %v, want timeout", err)
+	}
+}
+
+func TestCloseUnblocksRead(t *testing.T) {
+	_, b := tcpPair(t)
+	r, _ := socket.New(b, rawproto.New(), socket.Config{})
+	errc := make(chan error)
+	go func() { errc <- r.ReadMessage(socket.AcquireMessage()) }()
+	r.Close()
+	if err := <-errc; status.From(err, 0, "").Code() != status.ConnClosed {
+		t.Fatalf("got %v, want connection closed", err)
+	}
+}
+
+func TestIDAndSwap(t *testing.T) {
+	a, _ := tcpPair(t)
+	s := newSocket(t, a, socket.Config{})
+	if s.ID() != a.RemoteAddr().String() {
+		t.Fatalf("default ID %q, want the remote address %q", s.ID(), a.RemoteAddr())
+	}
+	s.SetID("alice")
+	if s.ID() != "alice" {
+		t.Fatalf("ID %q after SetID", s.ID())
+	}
+	s.Swap().Store("k", 1)
+	if v, _ := s.Swap().Load("k"); v != 1 {
+		t.Fatalf("swap lost its value: %v", v)
+	}
+	if s.LocalAddr() == nil || s.RemoteAddr() == nil || s.Conn() != a {
+		t.Fatal("addresses or conn missing")
+	}
+	if _, name := s.Proto().Version(); name != "raw" {
+		t.Fatalf("proto %q", name)
+	}
+}
+
+func TestTCPOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     socket.Config
+		nodelay int
+	}{
+		{"default sets TCP_NODELAY", socket.Config{}, 1},
+		{"Delay leaves Nagle on", socket.Config{Delay: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _ := tcpPair(t)
+			tt.cfg.SendBuffer, tt.cfg.KeepAlive = 64<<10, time.Minute
+			s := newSocket(t, a, tt.cfg)
+			var got, sndbuf int
+			var gerr error
+			err := s.FD(func(fd uintptr) {
+				got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+				if gerr == nil {
+					sndbuf, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+				}
+			})
+			if err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			if (got != 0) != (tt.nodelay != 0) {
+				t.Fatalf("TCP_NODELAY = %d, want %d", got, tt.nodelay)
+			}
+			if sndbuf < 64<<10 { // Linux doubles what it is given
+				t.Fatalf("SO_SNDBUF = %d, want at least 64 KiB", sndbuf)
+			}
+		})
+	}
+	p, _ := net.Pipe()
+	if err := newSocket(t, p, socket.Config{}).FD(func(uintptr) {}); err == nil {
+		t.Fatal("FD of a net.Pipe succeeded")
+	}
+}
+
+func TestMeta(t *testing.T) {
+	var m socket.Meta
+	m.Add("a", "1")
+	m.Add("b", "2")
+	m.Add("a", "3")
+	if m.Get("a") != "1" || m.Len() != 3 || fmt.Sprint(m.Values("a")) != "[1 3]" {
+		t.Fatalf("after Add: %v %d %v", m.Get("a"), m.Len(), m.Values("a"))
+	}
+	m.Set("a", "4")
+	if fmt.Sprint(m.Values("a")) != "[4]" || m.Get("b") != "2" {
+		t.Fatalf("after Set: %v", m.Values("a"))
+	}
+	var order []string
+	m.Range(func(k, v string) bool { order = append(order, k+v); return true })
+	if fmt.Sprint(order) != "[b2 a4]" {
+		t.Fatalf("order %v", order)
+	}
+	m.Del("b")
+	if m.Get("b") != "" || m.Len() != 1 {
+		t.Fatal("Del left the key")
+	}
+	m.Reset()
+	if m.Len() != 0 {
+		t.Fatal("Reset left pairs")
+	}
+}
+
+func TestUnmarshalBodyErrors(t *testing.T) {
+	m := &socket.Message{BodyCodec: 'Z', Payload: []byte("x")}
+	var s string
+	if err := m.UnmarshalBody(&s); status.From(err, 0, "").Code() != status.Unsupported {
+		t.Fatalf("unknown codec: %v", err)
+	}
+	m = &socket.Message{BodyCodec: codec.JSONID, Payload: []byte("{")}
+	var v map[string]int
+	if err := m.UnmarshalBody(&v); status.From(err, 0, "").Code() != status.BadMessage {
+		t.Fatalf("bad json: %v", err)
+	}
+	m = &socket.Message{}
+	if err := m.UnmarshalBody(&v); err != nil {
+		t.Fatalf("empty body: %v", err)
+	}
+}
+
+var _ io.Reader = (*socket.Reader)(nil)
