@@ -79,6 +79,7 @@ func AppendFrame(dst []byte, version byte, m *Message, inner func([]byte, *Messa
 type Reader struct {
 	br    *bufio.Reader
 	limit int
+	head  [envelopeHead]byte // scratch: a local array would escape through io.ReadFull
 }
 
 // NewReader returns a Reader over br that refuses frames larger than limit
@@ -97,7 +98,7 @@ func (r *Reader) Limit() int { return r.limit }
 // sets m.XferPipe, and returns the inner bytes with the filters undone.
 // The bytes live in storage m owns until m.Reset.
 func (r *Reader) ReadFrame(m *Message, version byte) ([]byte, error) {
-	var head [envelopeHead]byte
+	head := r.head[:]
 	if _, err := io.ReadFull(r.br, head[:4]); err != nil {
 		return nil, err
 	}
