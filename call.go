@@ -1,0 +1,210 @@
+package tp
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/socket"
+)
+
+// CallCmd is one CALL: the request sent and, once Done is closed, the
+// outcome. Its methods other than Done may be called only after Done is
+// closed (Call returns it done).
+type CallCmd struct {
+	sess          *Session
+	serviceMethod string
+	seq           uint32
+	result        any
+	output        *socket.Message // the request, until it is written
+	input         *socket.Message // the reply, while it is decoded
+	stat          *Status
+	inputMeta     socket.Meta
+	done          chan struct{}
+	asyncDone     chan<- *CallCmd
+	sync          bool               // a caller waits and decodes the reply itself
+	cancel        context.CancelFunc // ends the call's own deadline, if it has one
+	start         time.Time
+	cost          time.Duration
+}
+
+var (
+	_ WriteCtx = (*CallCmd)(nil)
+	_ ReadCtx  = (*CallCmd)(nil)
+)
+
+// Session returns the session the call went out on.
+func (c *CallCmd) Session() *Session { return c.sess }
+
+// ServiceMethod returns the route called.
+func (c *CallCmd) ServiceMethod() string { return c.serviceMethod }
+
+// Seq returns the call's sequence number.
+func (c *CallCmd) Seq() uint32 { return c.seq }
+
+// Done is closed when the call has its outcome.
+func (c *CallCmd) Done() <-chan struct{} { return c.done }
+
+// Status returns the outcome: nil when the call succeeded.
+func (c *CallCmd) Status() *Status { return c.stat }
+
+// Err returns the outcome as an error: nil exactly when the call succeeded.
+// Use it rather than Status where an error is expected, since a nil
+// *Status stored in an error is not a nil error.
+func (c *CallCmd) Err() error {
+	if c.stat.OK() {
+		return nil
+	}
+	return c.stat
+}
+
+// Result returns the result value passed to Call, filled by the reply.
+func (c *CallCmd) Result() any { return c.result }
+
+// InputMeta returns the reply's meta.
+func (c *CallCmd) InputMeta() *socket.Meta { return &c.inputMeta }
+
+// CostTime returns how long the call took, when PeerConfig.CountTime (or
+// PrintDetail, or SlowCallThreshold) is set; otherwise 0.
+func (c *CallCmd) CostTime() time.Duration { return c.cost }
+
+// Output is the request, for write hooks.
+func (c *CallCmd) Output() *socket.Message { return c.output }
+
+// Input is the reply, for read hooks.
+func (c *CallCmd) Input() *socket.Message { return c.input }
+
+// Body is the result value, for read hooks.
+func (c *CallCmd) Body() any { return c.result }
+
+// decodeReply runs the reply's hooks, decodes its body into the result and
+// takes its status and meta. It releases the reply.
+func (c *CallCmd) decodeReply() {
+	m := c.input
+	p := c.sess.peer
+	st := run(p.plugins.postReadReplyHeader, PostReadReplyHeaderPlugin.PostReadReplyHeader, ReadCtx(c))
+	if st == nil {
+		st = run(p.plugins.preReadReplyBody, PreReadReplyBodyPlugin.PreReadReplyBody, ReadCtx(c))
+	}
+	if st == nil {
+		st = m.Status
+		if st.OK() && c.result != nil {
+			if err := m.UnmarshalBody(c.result); err != nil {
+				st = toStatus(err)
+			}
+		}
+	}
+	if st == nil {
+		st = run(p.plugins.postReadReplyBody, PostReadReplyBodyPlugin.PostReadReplyBody, ReadCtx(c))
+	}
+	c.stat = st
+	m.Meta.Range(func(k, v string) bool {
+		c.inputMeta.Add(k, v)
+		return true
+	})
+	c.input = nil
+	if p.cfg.PrintDetail {
+		p.logMessage("recv", c.sess, m, c.result)
+	}
+	socket.ReleaseMessage(m)
+}
+
+// complete gives the call an outcome that is not a reply (or a reply the
+// read goroutine decoded) and wakes whoever waits.
+func (c *CallCmd) complete(st *Status) {
+	c.stat = st
+	c.record()
+	close(c.done)
+	if c.asyncDone != nil {
+		select {
+		case c.asyncDone <- c:
+		default:
+			c.sess.peer.logger.Error("AsyncCall's done channel is full; the outcome is only on CallCmd.Done", "service_method", c.serviceMethod, "seq", c.seq)
+		}
+	}
+}
+
+// record releases the call's deadline and measures its cost.
+func (c *CallCmd) record() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.start.IsZero() {
+		return
+	}
+	c.cost = time.Since(c.start)
+	p := c.sess.peer
+	if t := p.cfg.SlowCallThreshold; t > 0 && c.cost > t {
+		p.logger.Warn("slow call", "service_method", c.serviceMethod, "seq", c.seq, "cost", c.cost, "session", c.sess.ID(), "status", c.stat)
+	}
+}
+
+// pendingCalls holds calls waiting for their reply, by seq. It is sharded
+// so concurrent callers on one session do not queue behind one mutex.
+// fail closes it: a connection's calls are failed once, and a call cannot
+// register after that, until reopen (after a redial).
+type pendingCalls struct {
+	shards [32]pendingShard
+}
+
+type pendingShard struct {
+	mu     sync.Mutex
+	calls  map[uint32]*CallCmd
+	closed bool
+	_      [40]byte // keep shards on their own cache lines
+}
+
+func (p *pendingCalls) shard(seq uint32) *pendingShard { return &p.shards[seq%uint32(len(p.shards))] }
+
+// add registers c; false when the table is closed.
+func (p *pendingCalls) add(c *CallCmd) bool {
+	s := p.shard(c.seq)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.calls == nil {
+		s.calls = make(map[uint32]*CallCmd)
+	}
+	s.calls[c.seq] = c
+	return true
+}
+
+// take removes and returns the call with seq, or nil. Whoever takes a call
+// owns its completion.
+func (p *pendingCalls) take(seq uint32) *CallCmd {
+	s := p.shard(seq)
+	s.mu.Lock()
+	c := s.calls[seq]
+	if c != nil {
+		delete(s.calls, seq)
+	}
+	s.mu.Unlock()
+	return c
+}
+
+// closeAll closes the table and returns the calls that were waiting.
+func (p *pendingCalls) closeAll() []*CallCmd {
+	var out []*CallCmd
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		s.closed = true
+		for seq, c := range s.calls {
+			out = append(out, c)
+			delete(s.calls, seq)
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+func (p *pendingCalls) reopen() {
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		s.closed = false
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,116 @@
+package tp
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/socket"
+)
+
+// PeerConfig configures a Peer. The zero value works: a client with the
+// default proto (raw), body codec (json) and limits. Invalid values are
+// reported by NewPeer's first use, ListenAndServe or Dial, as a *Status.
+type PeerConfig struct {
+	// Network is "tcp" (the default), "tcp4", "tcp6" or "unix".
+	Network string
+	// ListenAddr is the address ListenAndServe listens on.
+	ListenAddr string
+	// TLS, when set, wraps listened and dialed connections in TLS. A
+	// dialing peer whose config has no ServerName gets the dialed host.
+	TLS *tls.Config
+
+	// DialTimeout bounds each dial attempt; 0 means 15 seconds.
+	DialTimeout time.Duration
+	// RedialTimes is how often a dialed session whose connection breaks is
+	// redialed before it gives up: 0 never, negative forever.
+	RedialTimes int
+	// RedialInterval is the pause between redial attempts; 0 means 100 ms.
+	RedialInterval time.Duration
+
+	// BodyCodec is the name of the default body codec; "" means "json".
+	BodyCodec string
+	// Proto frames messages; nil means rawproto, the compact binary proto.
+	Proto socket.ProtoFunc
+	// Socket tunes every connection: read limit, buffers, TCP options.
+	Socket socket.Config
+
+	// SessionAge closes a session this long after it started; 0 means never.
+	SessionAge time.Duration
+	// ContextAge bounds every call and every handler that has no earlier
+	// deadline; 0 means no bound beyond the caller's context.
+	ContextAge time.Duration
+
+	// PoolSize is how many handlers may run at once; 0 means 10,000. A
+	// CALL that finds the pool full is answered at once with
+	// CodeOverloaded, and such a PUSH is dropped and logged.
+	PoolSize int
+	// ShutdownTimeout bounds how long Close waits for handlers in flight;
+	// 0 means 30 seconds.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the peer's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// PrintDetail logs one line per message: direction, type, service
+	// method, seq, cost, size, status, meta and body.
+	PrintDetail bool
+	// SlowCallThreshold logs a warning for each call, sent or served, that
+	// takes longer; 0 turns it off.
+	SlowCallThreshold time.Duration
+	// CountTime makes CallCmd.CostTime report how long each call took.
+	// It is implied by PrintDetail and SlowCallThreshold.
+	CountTime bool
+
+	// RPCStyle names routes like "Math.Add" instead of "/math/add".
+	RPCStyle bool
+}
+
+// settings is a PeerConfig with its defaults applied and checked.
+type settings struct {
+	PeerConfig
+	bodyCodec byte
+	countTime bool
+}
+
+func (c PeerConfig) settle() (settings, *Status) {
+	s := settings{PeerConfig: c}
+	if s.Network == "" {
+		s.Network = "tcp"
+	}
+	switch s.Network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return s, NewStatus(CodeInvalidArgument, fmt.Sprintf("PeerConfig.Network %q: want tcp, tcp4, tcp6 or unix", s.Network), nil)
+	}
+	if s.DialTimeout <= 0 {
+		s.DialTimeout = 15 * time.Second
+	}
+	if s.RedialInterval <= 0 {
+		s.RedialInterval = 100 * time.Millisecond
+	}
+	if s.BodyCodec == "" {
+		s.BodyCodec = "json"
+	}
+	bc, err := codec.ByName(s.BodyCodec)
+	if err != nil {
+		return s, NewStatus(CodeInvalidArgument, "PeerConfig.BodyCodec", err)
+	}
+	s.bodyCodec = bc.ID()
+	if s.Proto == nil {
+		s.Proto = rawproto.New()
+	}
+	if s.PoolSize <= 0 {
+		s.PoolSize = 10000
+	}
+	if s.ShutdownTimeout <= 0 {
+		s.ShutdownTimeout = 30 * time.Second
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.countTime = s.CountTime || s.PrintDetail || s.SlowCallThreshold > 0
+	return s, nil
+}

@@ -1,0 +1,225 @@
+package tp
+
+import (
+	"net"
+	"slices"
+
+	"github.com/seed-a9a850dd/tp/socket"
+)
+
+// A Plugin hooks stages of a peer's, session's and message's life. It
+// implements Name and any of the hook interfaces below; the peer resolves
+// which ones when the plugin is added, so a stage no plugin hooks costs
+// nothing. A hook that returns a non-nil *Status aborts: at a message stage
+// that message (a CALL is answered with the status), at a session stage the
+// session, at a peer stage the operation that ran it.
+type Plugin interface {
+	Name() string
+}
+
+// Peer stages.
+type (
+	// PreNewPeerPlugin sees, and may change, the config before NewPeer
+	// applies it.
+	PreNewPeerPlugin interface {
+		PreNewPeer(*PeerConfig) *Status
+	}
+	// PostNewPeerPlugin runs once NewPeer has built the peer.
+	PostNewPeerPlugin interface {
+		PostNewPeer(*Peer) *Status
+	}
+	// PostRegPlugin runs for each route registered; a status makes the
+	// registration panic.
+	PostRegPlugin interface {
+		PostReg(*Handler) *Status
+	}
+	// PostListenPlugin runs when the peer starts listening.
+	PostListenPlugin interface {
+		PostListen(net.Addr) *Status
+	}
+)
+
+// Session stages.
+type (
+	// PostDialPlugin runs after a dial, and after each redial, before the
+	// session serves anything. A status closes the session.
+	PostDialPlugin interface {
+		PostDial(sess *Session, redial bool) *Status
+	}
+	// PostAcceptPlugin runs after a connection is accepted or handed to
+	// ServeConn, before the session serves anything. A status closes it.
+	PostAcceptPlugin interface {
+		PostAccept(*Session) *Status
+	}
+	// PostDisconnectPlugin runs once a session has closed for good.
+	PostDisconnectPlugin interface {
+		PostDisconnect(*Session)
+	}
+)
+
+// WriteCtx is what write hooks see: the message about to go out, or just
+// gone. Hooks may change its meta before it is written.
+type WriteCtx interface {
+	Session() *Session
+	Output() *socket.Message
+}
+
+// ReadCtx is what read hooks see of a message coming in.
+type ReadCtx interface {
+	Session() *Session
+	// Input is the message as read. A PostRead...Header hook may change
+	// its service method, before the route is looked up.
+	Input() *socket.Message
+	// Body is the value the body decodes into: the handler's argument or
+	// the call's result; nil before it is known.
+	Body() any
+}
+
+// Write stages.
+type (
+	PreWriteCallPlugin interface {
+		PreWriteCall(WriteCtx) *Status
+	}
+	PostWriteCallPlugin interface {
+		PostWriteCall(WriteCtx) *Status
+	}
+	PreWriteReplyPlugin interface {
+		PreWriteReply(WriteCtx) *Status
+	}
+	PostWriteReplyPlugin interface {
+		PostWriteReply(WriteCtx) *Status
+	}
+	PreWritePushPlugin interface {
+		PreWritePush(WriteCtx) *Status
+	}
+	PostWritePushPlugin interface {
+		PostWritePush(WriteCtx) *Status
+	}
+)
+
+// Read stages. Hooks up to and including PostRead...Header belong to the
+// peer; the body hooks of CALL and PUSH also run the plugins of the route's
+// SubRoute group.
+type (
+	// PreReadHeaderPlugin runs before each frame is read, on the session's
+	// read goroutine. A status closes the session.
+	PreReadHeaderPlugin interface {
+		PreReadHeader(*Session) *Status
+	}
+	PostReadCallHeaderPlugin interface {
+		PostReadCallHeader(ReadCtx) *Status
+	}
+	PreReadCallBodyPlugin interface {
+		PreReadCallBody(ReadCtx) *Status
+	}
+	PostReadCallBodyPlugin interface {
+		PostReadCallBody(ReadCtx) *Status
+	}
+	PostReadPushHeaderPlugin interface {
+		PostReadPushHeader(ReadCtx) *Status
+	}
+	PreReadPushBodyPlugin interface {
+		PreReadPushBody(ReadCtx) *Status
+	}
+	PostReadPushBodyPlugin interface {
+		PostReadPushBody(ReadCtx) *Status
+	}
+	PostReadReplyHeaderPlugin interface {
+		PostReadReplyHeader(ReadCtx) *Status
+	}
+	PreReadReplyBodyPlugin interface {
+		PreReadReplyBody(ReadCtx) *Status
+	}
+	PostReadReplyBodyPlugin interface {
+		PostReadReplyBody(ReadCtx) *Status
+	}
+)
+
+// plugins keeps, per hook, the plugins that implement it. It is immutable
+// once built; a SubRoute group extends a copy of its parent's.
+type plugins struct {
+	all []Plugin
+
+	preNewPeer  []PreNewPeerPlugin
+	postNewPeer []PostNewPeerPlugin
+	postReg     []PostRegPlugin
+	postListen  []PostListenPlugin
+
+	postDial       []PostDialPlugin
+	postAccept     []PostAcceptPlugin
+	postDisconnect []PostDisconnectPlugin
+
+	preWriteCall   []PreWriteCallPlugin
+	postWriteCall  []PostWriteCallPlugin
+	preWriteReply  []PreWriteReplyPlugin
+	postWriteReply []PostWriteReplyPlugin
+	preWritePush   []PreWritePushPlugin
+	postWritePush  []PostWritePushPlugin
+
+	preReadHeader       []PreReadHeaderPlugin
+	postReadCallHeader  []PostReadCallHeaderPlugin
+	preReadCallBody     []PreReadCallBodyPlugin
+	postReadCallBody    []PostReadCallBodyPlugin
+	postReadPushHeader  []PostReadPushHeaderPlugin
+	preReadPushBody     []PreReadPushBodyPlugin
+	postReadPushBody    []PostReadPushBodyPlugin
+	postReadReplyHeader []PostReadReplyHeaderPlugin
+	preReadReplyBody    []PreReadReplyBodyPlugin
+	postReadReplyBody   []PostReadReplyBodyPlugin
+}
+
+// with returns a copy of c extended by ps. Nil plugins panic.
+func (c *plugins) with(ps ...Plugin) *plugins {
+	n := &plugins{}
+	if c != nil {
+		*n = *c
+	}
+	for _, p := range ps {
+		if p == nil {
+			panic("tp: nil Plugin")
+		}
+		n.all = append(slices.Clip(n.all), p)
+		add(&n.preNewPeer, p)
+		add(&n.postNewPeer, p)
+		add(&n.postReg, p)
+		add(&n.postListen, p)
+		add(&n.postDial, p)
+		add(&n.postAccept, p)
+		add(&n.postDisconnect, p)
+		add(&n.preWriteCall, p)
+		add(&n.postWriteCall, p)
+		add(&n.preWriteReply, p)
+		add(&n.postWriteReply, p)
+		add(&n.preWritePush, p)
+		add(&n.postWritePush, p)
+		add(&n.preReadHeader, p)
+		add(&n.postReadCallHeader, p)
+		add(&n.preReadCallBody, p)
+		add(&n.postReadCallBody, p)
+		add(&n.postReadPushHeader, p)
+		add(&n.preReadPushBody, p)
+		add(&n.postReadPushBody, p)
+		add(&n.postReadReplyHeader, p)
+		add(&n.preReadReplyBody, p)
+		add(&n.postReadReplyBody, p)
+	}
+	return n
+}
+
+// add appends p to hooks if it implements H. It clips first, so the append
+// copies and a parent's slices never see its children's plugins.
+func add[H any](hooks *[]H, p Plugin) {
+	if h, ok := p.(H); ok {
+		*hooks = append(slices.Clip(*hooks), h)
+	}
+}
+
+// run calls each hook in turn and stops at the first non-nil status.
+func run[H any, A any](hooks []H, call func(H, A) *Status, arg A) *Status {
+	for _, h := range hooks {
+		if st := call(h, arg); st != nil {
+			return st
+		}
+	}
+	return nil
+}

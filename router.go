@@ -1,0 +1,356 @@
+package tp
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+)
+
+// Router maps service methods to handlers. Every Peer has one, reached
+// through the Peer's Route methods; SubRoute makes groups that share a
+// prefix and plugins. Registration happens before or while serving and is
+// safe from any goroutine; it panics on programmer errors, like a
+// duplicate route or a struct with no handler methods.
+type Router struct {
+	table   *routeTable
+	prefix  string
+	plugins *plugins
+}
+
+// routeTable is shared by a router and its groups. Lookups load an
+// immutable snapshot; registration copies it.
+type routeTable struct {
+	mu       sync.Mutex
+	routes   atomic.Pointer[routes]
+	rpcStyle bool
+}
+
+type routes struct {
+	call, push               map[string]*Handler
+	unknownCall, unknownPush *Handler
+}
+
+func newRouter(rpcStyle bool, p *plugins) *Router {
+	t := &routeTable{rpcStyle: rpcStyle}
+	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}})
+	return &Router{table: t, plugins: p}
+}
+
+// Handler is one route: what PostReg plugins see.
+type Handler struct {
+	name    string
+	isCall  bool
+	argType reflect.Type // T of the *T argument; nil for unknown handlers
+	plugins *plugins
+	// invoke runs the handler on a decoded argument; for unknown handlers
+	// arg is nil. It returns the reply body and the status.
+	invoke func(c *handlerCtx, arg reflect.Value) (any, *Status)
+}
+
+// Name returns the service method the handler serves, or "" for the
+// unknown handlers.
+func (h *Handler) Name() string { return h.name }
+
+// IsCall reports whether the handler serves CALLs, rather than PUSHes.
+func (h *Handler) IsCall() bool { return h.isCall }
+
+// ArgType returns T for a handler taking *T; nil for unknown handlers.
+func (h *Handler) ArgType() reflect.Type { return h.argType }
+
+func (t *routeTable) lookup(isCall bool, name string) *Handler {
+	r := t.routes.Load()
+	if isCall {
+		if h, ok := r.call[name]; ok {
+			return h
+		}
+		return r.unknownCall
+	}
+	if h, ok := r.push[name]; ok {
+		return h
+	}
+	return r.unknownPush
+}
+
+func (t *routeTable) add(h *Handler, unknown bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.routes.Load()
+	next := &routes{call: old.call, push: old.push, unknownCall: old.unknownCall, unknownPush: old.unknownPush}
+	switch {
+	case unknown && h.isCall:
+		next.unknownCall = h
+	case unknown:
+		next.unknownPush = h
+	default:
+		m := &next.call
+		if !h.isCall {
+			m = &next.push
+		}
+		if _, dup := (*m)[h.name]; dup {
+			panic(fmt.Sprintf("tp: a %s route for %q is already registered", kind(h.isCall), h.name))
+		}
+		cp := make(map[string]*Handler, len(*m)+1)
+		for k, v := range *m {
+			cp[k] = v
+		}
+		cp[h.name] = h
+		*m = cp
+	}
+	t.routes.Store(next)
+}
+
+func kind(isCall bool) string {
+	if isCall {
+		return "CALL"
+	}
+	return "PUSH"
+}
+
+// SubRoute returns a group whose routes are served under prefix and also
+// run plugins (for the body and reply stages of their messages).
+func (r *Router) SubRoute(prefix string, plugins ...Plugin) *Router {
+	return &Router{table: r.table, prefix: r.join(prefix), plugins: r.plugins.with(plugins...)}
+}
+
+// join appends a name to the router's prefix: "/a" + "b" = "/a/b" in HTTP
+// style, "A" + "B" = "A.B" in RPC style.
+func (r *Router) join(name string) string {
+	if r.table.rpcStyle {
+		if r.prefix == "" {
+			return name
+		}
+		return r.prefix + "." + name
+	}
+	return r.prefix + "/" + strings.Trim(name, "/")
+}
+
+// RouteCall registers the methods of ctrl as CALL handlers. ctrl is a
+// pointer to a struct that embeds CallCtx; each method of the shape
+//
+//	func (c *Ctrl) Method(arg *T) (R, *tp.Status)   // or (R, error)
+//
+// serves "/ctrl/method" (see SubRoute and PeerConfig.RPCStyle for the
+// naming). Each call gets a new Ctrl whose CallCtx is set. Methods of other
+// shapes are skipped; a struct with none panics. It returns the routes.
+func (r *Router) RouteCall(ctrl any, plugins ...Plugin) []string {
+	return r.routeStruct(ctrl, true, plugins)
+}
+
+// RoutePush registers the methods of ctrl, a pointer to a struct that
+// embeds PushCtx, as PUSH handlers of the shape
+//
+//	func (c *Ctrl) Method(arg *T) *tp.Status   // or error
+func (r *Router) RoutePush(ctrl any, plugins ...Plugin) []string {
+	return r.routeStruct(ctrl, false, plugins)
+}
+
+// RouteCallFunc registers fn, of the shape
+//
+//	func(ctx tp.CallCtx, arg *T) (R, *tp.Status)   // or (R, error)
+//
+// as the CALL handler named after the function ("/echo" for Echo). A
+// function literal has no usable name: use a named function. It returns
+// the route.
+func (r *Router) RouteCallFunc(fn any, plugins ...Plugin) string {
+	return r.routeFunc(fn, true, plugins)
+}
+
+// RoutePushFunc registers fn, of the shape
+//
+//	func(ctx tp.PushCtx, arg *T) *tp.Status   // or error
+//
+// as the PUSH handler named after the function.
+func (r *Router) RoutePushFunc(fn any, plugins ...Plugin) string {
+	return r.routeFunc(fn, false, plugins)
+}
+
+// SetUnknownCall sets the handler of CALLs that no route serves. Without
+// one they are answered with CodeNotFound. The reply body is what fn
+// returns, in the reply's body codec.
+func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, *Status), plugins ...Plugin) {
+	h := &Handler{isCall: true, plugins: r.plugins.with(plugins...),
+		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return fn(c) }}
+	r.register(h, true)
+}
+
+// SetUnknownPush sets the handler of PUSHes that no route serves. Without
+// one they are dropped and logged.
+func (r *Router) SetUnknownPush(fn func(UnknownPushCtx) *Status, plugins ...Plugin) {
+	h := &Handler{plugins: r.plugins.with(plugins...),
+		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return nil, fn(c) }}
+	r.register(h, true)
+}
+
+func (r *Router) register(h *Handler, unknown bool) {
+	if st := run(h.plugins.postReg, PostRegPlugin.PostReg, h); st != nil {
+		panic(fmt.Sprintf("tp: a plugin refused route %q: %v", h.name, st))
+	}
+	r.table.add(h, unknown)
+}
+
+var (
+	typeStatus  = reflect.TypeFor[*Status]()
+	typeError   = reflect.TypeFor[error]()
+	typeCallCtx = reflect.TypeFor[CallCtx]()
+	typePushCtx = reflect.TypeFor[PushCtx]()
+)
+
+// shape checks a handler signature, given its inputs after the receiver or
+// context, and returns the argument's element type and how to read the
+// results; ok is false for any other shape.
+func shape(ft reflect.Type, in0 int, isCall bool) (arg reflect.Type, errResult bool, ok bool) {
+	if ft.NumIn() != in0+1 || ft.IsVariadic() || ft.In(in0).Kind() != reflect.Pointer {
+		return nil, false, false
+	}
+	want := 1
+	if isCall {
+		want = 2
+	}
+	if ft.NumOut() != want {
+		return nil, false, false
+	}
+	switch ft.Out(want - 1) {
+	case typeStatus:
+	case typeError:
+		errResult = true
+	default:
+		return nil, false, false
+	}
+	return ft.In(in0).Elem(), errResult, true
+}
+
+// results turns a handler's return values into a reply body and a status.
+func results(out []reflect.Value, isCall, errResult bool) (any, *Status) {
+	last := out[len(out)-1]
+	var st *Status
+	if !last.IsNil() {
+		if errResult {
+			st = toStatus(last.Interface().(error))
+		} else {
+			st = last.Interface().(*Status)
+		}
+	}
+	if !isCall || !st.OK() {
+		return nil, st
+	}
+	return out[0].Interface(), st
+}
+
+const callShapes = "func (c *Ctrl) Method(arg *T) (R, *tp.Status) or (R, error), with Ctrl embedding tp.CallCtx"
+const pushShapes = "func (c *Ctrl) Method(arg *T) *tp.Status or error, with Ctrl embedding tp.PushCtx"
+
+func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
+	ptr := reflect.TypeOf(ctrl)
+	want, shapes := typePushCtx, pushShapes
+	if isCall {
+		want, shapes = typeCallCtx, callShapes
+	}
+	if ptr == nil || ptr.Kind() != reflect.Pointer || ptr.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("tp: route %T: want a pointer to a struct with methods of the shape %s", ctrl, shapes))
+	}
+	st := ptr.Elem()
+	ctxField := -1
+	for i := 0; i < st.NumField(); i++ {
+		if f := st.Field(i); f.Anonymous && f.Type == want {
+			ctxField = i
+		}
+	}
+	if ctxField < 0 {
+		panic(fmt.Sprintf("tp: route %s: the struct must embed %s", st, want))
+	}
+	group := r.SubRoute(r.mapName(st.Name()), ps...)
+	var names []string
+	for i := 0; i < ptr.NumMethod(); i++ {
+		m := ptr.Method(i)
+		if _, promoted := want.MethodByName(m.Name); promoted {
+			continue // CallCtx's own methods
+		}
+		argType, errResult, ok := shape(m.Type, 1, isCall)
+		if !ok {
+			continue
+		}
+		fn := m.Func
+		h := &Handler{name: group.join(r.mapName(m.Name)), isCall: isCall, argType: argType, plugins: group.plugins}
+		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+			recv := reflect.New(st)
+			recv.Elem().Field(ctxField).Set(reflect.ValueOf(c).Convert(want))
+			in := [2]reflect.Value{recv, arg}
+			return results(fn.Call(in[:]), isCall, errResult)
+		}
+		group.register(h, false)
+		names = append(names, h.name)
+	}
+	if len(names) == 0 {
+		panic(fmt.Sprintf("tp: route %s: no method has the shape %s", ptr, shapes))
+	}
+	return names
+}
+
+func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
+	v := reflect.ValueOf(fn)
+	want, shapes := typePushCtx, "func(ctx tp.PushCtx, arg *T) *tp.Status or error"
+	if isCall {
+		want, shapes = typeCallCtx, "func(ctx tp.CallCtx, arg *T) (R, *tp.Status) or (R, error)"
+	}
+	if v.Kind() != reflect.Func || v.IsNil() || v.Type().NumIn() < 1 || v.Type().In(0) != want {
+		panic(fmt.Sprintf("tp: route %T: want %s", fn, shapes))
+	}
+	argType, errResult, ok := shape(v.Type(), 1, isCall)
+	if !ok {
+		panic(fmt.Sprintf("tp: route %T: want %s", fn, shapes))
+	}
+	full := runtime.FuncForPC(v.Pointer()).Name()
+	name := full[strings.LastIndexByte(full, '.')+1:]
+	if strings.HasPrefix(name, "func") && strings.Contains(full, ".func") {
+		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function", full))
+	}
+	h := &Handler{name: r.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
+	h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+		in := [2]reflect.Value{reflect.ValueOf(c).Convert(want), arg}
+		return results(v.Call(in[:]), isCall, errResult)
+	}
+	r.register(h, false)
+	return h.name
+}
+
+func (r *Router) mapName(name string) string {
+	if r.table.rpcStyle {
+		return name
+	}
+	return httpName(name)
+}
+
+// httpName maps a Go name to a path the way teleport does: words become
+// snake case and an underscore starts a new path segment, so "AaBb" is
+// "aa_bb" and "Aa_Bb" is "aa/bb".
+func httpName(name string) string {
+	var segs []string
+	for _, s := range strings.Split(name, "_") {
+		if s != "" {
+			segs = append(segs, snake(s))
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// snake turns "HTTPServer2Go" into "http_server2_go".
+func snake(s string) string {
+	rs := []rune(s)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			prevLower := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
+			acronymEnd := i > 0 && unicode.IsUpper(rs[i-1]) && i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if prevLower || acronymEnd {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

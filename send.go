@@ -1,0 +1,217 @@
+package tp
+
+import (
+	"context"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
+)
+
+// MessageSetting adjusts a message before it is sent.
+type MessageSetting func(*socket.Message)
+
+// WithSetMeta sets a meta pair, replacing earlier values of key.
+func WithSetMeta(key, value string) MessageSetting {
+	return func(m *socket.Message) { m.Meta.Set(key, value) }
+}
+
+// WithAddMeta adds a meta pair.
+func WithAddMeta(key, value string) MessageSetting {
+	return func(m *socket.Message) { m.Meta.Add(key, value) }
+}
+
+// WithBodyCodec sets the body codec by id, such as codec.ProtobufID.
+func WithBodyCodec(id byte) MessageSetting {
+	return func(m *socket.Message) { m.BodyCodec = id }
+}
+
+// WithXferPipe runs the packed message through the filters with these ids,
+// such as gzip.ID.
+func WithXferPipe(ids ...byte) MessageSetting {
+	return func(m *socket.Message) { m.XferPipe.Append(ids...) }
+}
+
+// WithContextAge bounds the call (and the remote handler's context) to d
+// from now, if that is sooner than the context's deadline.
+func WithContextAge(d time.Duration) MessageSetting {
+	return func(m *socket.Message) { m.Deadline = earlier(m.Deadline, time.Now().Add(d)) }
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// Call calls serviceMethod with arg and waits for the reply, which is
+// decoded into result (a pointer, or nil to ignore the body). It returns a
+// done CallCmd; see its Status and Err.
+//
+// The call ends when the reply comes, when ctx ends (CodeTimeout or
+// CodeCanceled), or when the connection breaks (CodeConnClosed). ctx's
+// deadline travels to the remote handler. While a dialed session is
+// redialing, Call waits for it up to ctx.
+func (s *Session) Call(ctx context.Context, serviceMethod string, arg, result any, settings ...MessageSetting) *CallCmd {
+	c := s.newCall(serviceMethod, result)
+	c.sync = true
+	ctx, st := s.send(ctx, c, arg, settings)
+	if st != nil {
+		c.complete(st)
+		return c
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if s.pending.take(c.seq) == c {
+			c.complete(ctxStatus(ctx, "waiting for the reply"))
+			return c
+		}
+		<-c.done // the reply is being handed over
+	}
+	if c.input != nil {
+		c.decodeReply()
+		c.record()
+	}
+	return c
+}
+
+// AsyncCall is Call without the wait: it returns at once, and when the call
+// ends, closes the CallCmd's Done channel and sends the CallCmd on done if
+// done is not nil. done must have room (buffer it); a full done channel is
+// skipped and logged.
+func (s *Session) AsyncCall(ctx context.Context, serviceMethod string, arg, result any, done chan<- *CallCmd, settings ...MessageSetting) *CallCmd {
+	c := s.newCall(serviceMethod, result)
+	c.asyncDone = done
+	ctx, st := s.send(ctx, c, arg, settings)
+	if st != nil {
+		c.complete(st)
+		return c
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			if s.pending.take(c.seq) == c {
+				c.complete(ctxStatus(ctx, "waiting for the reply"))
+			}
+		})
+		prev := c.cancel
+		c.cancel = func() {
+			stop()
+			if prev != nil {
+				prev()
+			}
+		}
+	}
+	return c
+}
+
+func (s *Session) newCall(serviceMethod string, result any) *CallCmd {
+	return &CallCmd{sess: s, serviceMethod: serviceMethod, result: result, done: make(chan struct{})}
+}
+
+// message returns a pooled message addressed for this peer's defaults.
+func (s *Session) message(ctx context.Context, t socket.Type, serviceMethod string, arg any, settings []MessageSetting) *socket.Message {
+	p := s.peer
+	m := socket.AcquireMessage()
+	m.Type, m.ServiceMethod, m.BodyCodec, m.Body = t, serviceMethod, p.cfg.bodyCodec, arg
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = d
+	}
+	if age := p.cfg.ContextAge; age > 0 {
+		m.Deadline = earlier(m.Deadline, time.Now().Add(age))
+	}
+	for _, set := range settings {
+		set(m)
+	}
+	return m
+}
+
+// send writes c's request. It returns the context the caller should wait
+// on: ctx, or one bounded by an earlier deadline the settings gave.
+func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []MessageSetting) (context.Context, *Status) {
+	p := s.peer
+	if p.cfg.countTime {
+		c.start = time.Now()
+	}
+	if p.closing.Load() {
+		return ctx, errPeerClosing
+	}
+	m := s.message(ctx, socket.TypeCall, c.serviceMethod, arg, settings)
+	if d, ok := ctx.Deadline(); !m.Deadline.IsZero() && (!ok || m.Deadline.Before(d)) {
+		ctx, c.cancel = context.WithDeadline(ctx, m.Deadline)
+	}
+	sock, st := s.socket(ctx)
+	if st != nil {
+		socket.ReleaseMessage(m)
+		return ctx, st
+	}
+	c.seq = s.seq.Add(1)
+	m.Seq = c.seq
+	c.output = m
+	defer func() {
+		c.output = nil
+		socket.ReleaseMessage(m)
+	}()
+	if st := run(p.plugins.preWriteCall, PreWriteCallPlugin.PreWriteCall, WriteCtx(c)); st != nil {
+		return ctx, st
+	}
+	if !s.pending.add(c) {
+		return ctx, NewStatus(CodeConnClosed, "connection closed before the call was sent", nil)
+	}
+	if err := sock.WriteMessage(m); err != nil {
+		if s.pending.take(c.seq) == c {
+			return ctx, status.From(err, CodeWriteFailed, "cannot send the call")
+		}
+		return ctx, nil // the connection's end already completed it
+	}
+	if p.cfg.PrintDetail {
+		p.logMessage("send", s, m, arg)
+	}
+	if st := run(p.plugins.postWriteCall, PostWriteCallPlugin.PostWriteCall, WriteCtx(c)); st != nil {
+		p.logger.Warn("PostWriteCall hook failed after the call was sent", "service_method", c.serviceMethod, "status", st)
+	}
+	return ctx, nil
+}
+
+var errPeerClosing = status.New(CodeShuttingDown, "peer is shutting down", nil)
+
+// pushCtx is the WriteCtx of a push, made only when a hook wants one.
+type pushCtx struct {
+	sess *Session
+	m    *socket.Message
+}
+
+func (c *pushCtx) Session() *Session       { return c.sess }
+func (c *pushCtx) Output() *socket.Message { return c.m }
+
+// Push sends serviceMethod a one-way message carrying arg. It returns once
+// the message is handed to the connection; nothing comes back. While a
+// dialed session is redialing, Push waits for it up to ctx.
+func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, settings ...MessageSetting) *Status {
+	p := s.peer
+	if p.closing.Load() {
+		return errPeerClosing
+	}
+	sock, st := s.socket(ctx)
+	if st != nil {
+		return st
+	}
+	m := s.message(ctx, socket.TypePush, serviceMethod, arg, settings)
+	defer socket.ReleaseMessage(m)
+	m.Seq = s.seq.Add(1)
+	var wc WriteCtx
+	if len(p.plugins.preWritePush) > 0 || len(p.plugins.postWritePush) > 0 {
+		wc = &pushCtx{s, m}
+	}
+	if st := run(p.plugins.preWritePush, PreWritePushPlugin.PreWritePush, wc); st != nil {
+		return st
+	}
+	if err := sock.WriteMessage(m); err != nil {
+		return status.From(err, CodeWriteFailed, "cannot send the push")
+	}
+	if p.cfg.PrintDetail {
+		p.logMessage("send", s, m, arg)
+	}
+	return run(p.plugins.postWritePush, PostWritePushPlugin.PostWritePush, wc)
+}

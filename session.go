@@ -1,0 +1,260 @@
+package tp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
+)
+
+// Session is one connection between two peers, seen from one end. Either
+// end may Call or Push on it. A dialed session whose connection breaks is
+// redialed when PeerConfig.RedialTimes allows; the Session and its ID
+// survive the redial. All methods are safe for concurrent use.
+//
+// Concurrency: each session has one read goroutine, which reads frames,
+// completes calls by seq and hands CALLs and PUSHes to the peer's handler
+// pool. Writes from any goroutine share syscalls (see package socket).
+type Session struct {
+	peer     *Peer
+	id       atomic.Pointer[string]
+	sock     atomic.Pointer[socket.Socket]
+	seq      atomic.Uint32
+	pending  pendingCalls
+	swap     sync.Map
+	dialAddr string // the redial target; "" for accepted sessions
+
+	// ctx ends when the session closes for good; handler contexts and
+	// redial waits derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex // guards state and up
+	state sessionState
+	up    chan struct{} // closed while connected; a new one during a redial
+	age   *time.Timer
+}
+
+type sessionState int
+
+const (
+	stateActive sessionState = iota
+	stateRedialing
+	stateClosed
+)
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
+	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.sock.Store(sock)
+	id := sock.RemoteAddr().String()
+	s.id.Store(&id)
+	return s
+}
+
+// ID returns the session's ID: the remote address unless SetID changed it.
+func (s *Session) ID() string { return *s.id.Load() }
+
+// SetID changes the session's ID and re-keys it in the peer's hub. A
+// session already holding id is closed: the newer one replaces it.
+func (s *Session) SetID(id string) { s.peer.hub.rename(s, id) }
+
+// Swap returns the session's key/value store, for the application and
+// plugins; it lasts as long as the Session, across redials.
+func (s *Session) Swap() *sync.Map { return &s.swap }
+
+// Peer returns the peer the session belongs to.
+func (s *Session) Peer() *Peer { return s.peer }
+
+// LocalAddr returns the local address of the current connection.
+func (s *Session) LocalAddr() net.Addr { return s.sock.Load().LocalAddr() }
+
+// RemoteAddr returns the remote address of the current connection.
+func (s *Session) RemoteAddr() net.Addr { return s.sock.Load().RemoteAddr() }
+
+// Health reports whether the session is connected: not closed, and not
+// waiting for a redial.
+func (s *Session) Health() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateActive
+}
+
+// Close closes the session for good: no redial follows. Calls waiting on it
+// fail with CodeConnClosed. Frames already queued are flushed first. Close
+// is idempotent and does not wait for the read goroutine; Peer.Close does.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.state == stateRedialing {
+		close(s.up) // waiters see stateClosed
+	}
+	s.state = stateClosed
+	s.mu.Unlock()
+	s.cancel()
+	return s.sock.Load().Close()
+}
+
+// socket returns the current socket, waiting through a redial until ctx
+// ends.
+func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
+	for {
+		s.mu.Lock()
+		state, up := s.state, s.up
+		s.mu.Unlock()
+		switch state {
+		case stateActive:
+			return s.sock.Load(), nil
+		case stateClosed:
+			return nil, errSessionClosed
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctxStatus(ctx, "waiting for the session to redial")
+		}
+	}
+}
+
+var errSessionClosed = status.New(CodeConnClosed, "session is closed", nil)
+
+func ctxStatus(ctx context.Context, doing string) *Status {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return NewStatus(CodeTimeout, "deadline passed "+doing, ctx.Err())
+	}
+	return NewStatus(CodeCanceled, "canceled "+doing, context.Cause(ctx))
+}
+
+// serve runs the session's read goroutine until the session closes for
+// good, redialing in between when allowed.
+func (s *Session) serve() {
+	p := s.peer
+	defer p.loops.Done()
+	for {
+		sock := s.sock.Load()
+		err := s.readLoop(sock)
+		sock.Close()
+		st := status.From(err, CodeConnClosed, "connection closed")
+		for _, c := range s.pending.closeAll() {
+			c.complete(NewStatus(CodeConnClosed, "connection closed before the reply", st))
+		}
+		if !s.redial(st) {
+			break
+		}
+	}
+	s.finish()
+}
+
+// readLoop reads until the connection fails.
+func (s *Session) readLoop(sock *socket.Socket) error {
+	p := s.peer
+	for {
+		if st := run(p.plugins.preReadHeader, PreReadHeaderPlugin.PreReadHeader, s); st != nil {
+			return st
+		}
+		m := socket.AcquireMessage()
+		if err := sock.ReadMessage(m); err != nil {
+			socket.ReleaseMessage(m)
+			return err
+		}
+		if m.Type == socket.TypeReply {
+			s.reply(m)
+		} else {
+			p.dispatch(s, m)
+		}
+	}
+}
+
+// reply completes the call m answers.
+func (s *Session) reply(m *socket.Message) {
+	c := s.pending.take(m.Seq)
+	if c == nil {
+		s.peer.logger.Debug("dropped a reply nobody waits for", "seq", m.Seq, "service_method", m.ServiceMethod, "session", s.ID())
+		socket.ReleaseMessage(m)
+		return
+	}
+	c.input = m
+	if c.sync {
+		close(c.done) // the caller decodes: it is waking up anyway
+		return
+	}
+	c.decodeReply()
+	c.complete(c.stat)
+}
+
+// redial reconnects a dialed session whose connection broke. It reports
+// whether the session is connected again.
+func (s *Session) redial(cause *Status) bool {
+	p := s.peer
+	if s.dialAddr == "" || p.cfg.RedialTimes == 0 || p.closing.Load() {
+		return false
+	}
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return false
+	}
+	s.state, s.up = stateRedialing, make(chan struct{})
+	s.mu.Unlock()
+	p.logger.Warn("connection broke; redialing", "session", s.ID(), "addr", s.dialAddr, "cause", cause)
+
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for i := 0; p.cfg.RedialTimes < 0 || i < p.cfg.RedialTimes; i++ {
+		t.Reset(p.cfg.RedialInterval)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return false
+		case <-p.done:
+			return false
+		}
+		sock, st := p.dial(s.dialAddr)
+		if st != nil {
+			p.logger.Debug("redial failed", "session", s.ID(), "attempt", i+1, "status", st)
+			continue
+		}
+		s.sock.Store(sock)
+		if st := p.postDial(s, true); st != nil {
+			p.logger.Warn("a plugin refused the redialed session", "session", s.ID(), "status", st)
+			sock.Close()
+			continue
+		}
+		s.pending.reopen()
+		s.mu.Lock()
+		if s.state == stateClosed { // closed while we dialed
+			s.mu.Unlock()
+			sock.Close()
+			return false
+		}
+		s.state = stateActive
+		close(s.up)
+		s.mu.Unlock()
+		p.logger.Info("redialed", "session", s.ID(), "addr", s.dialAddr)
+		return true
+	}
+	p.logger.Warn("gave up redialing", "session", s.ID(), "addr", s.dialAddr)
+	return false
+}
+
+// finish ends a session for good, once its read goroutine stops.
+func (s *Session) finish() {
+	s.Close()
+	if s.age != nil {
+		s.age.Stop()
+	}
+	s.peer.hub.remove(s)
+	for _, h := range s.peer.plugins.postDisconnect {
+		h.PostDisconnect(s)
+	}
+}
