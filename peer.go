@@ -68,7 +68,6 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
 	return p
 }
 
-
 type antsLogger struct{ l *slog.Logger }
 
 func (a antsLogger) Printf(format string, args ...any) {
@@ -308,7 +307,6 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 	go s.serve()
 	return s, nil
 }
-
 
 func (p *Peer) postDial(s *Session, redial bool) *Status {
 	for _, h := range p.plugins.postDial {
