@@ -33,35 +33,52 @@ type blockState struct {
 	ctxDone  chan error     // the handler context's error once it ends
 }
 
-var blocks *blockState
+// blockStates keys each test's state by its server peer, so a handler
+// finishing late cannot touch the next test's state.
+var blockStates sync.Map // *tp.Peer -> *blockState
 
 func newBlocks() *blockState {
-	blocks = &blockState{release: make(chan struct{}), deadline: make(chan time.Time, 1), ctxDone: make(chan error, 1)}
-	return blocks
+	return &blockState{release: make(chan struct{}), deadline: make(chan time.Time, 1), ctxDone: make(chan error, 1)}
+}
+
+// routes registers Blocker on srv with bs as its state.
+func (bs *blockState) routes(srv *tp.Peer) {
+	blockStates.Store(srv, bs)
+	srv.RouteCall(new(Blocker))
+}
+
+func (b *Blocker) state() *blockState {
+	bs, _ := blockStates.Load(b.Session().Peer())
+	return bs.(*blockState)
 }
 
 // Wait blocks until released and echoes its argument.
 func (b *Blocker) Wait(arg *int) (int, *tp.Status) {
-	blocks.entered.Add(1)
-	<-blocks.release
+	bs := b.state()
+	bs.entered.Add(1)
+	<-bs.release
 	return *arg, nil
 }
 
 // Echo returns its argument at once.
 func (b *Blocker) Echo(arg *int) (int, *tp.Status) { return *arg, nil }
 
-// Ctx waits for its context to end and reports it.
+// Ctx waits for its context to end and reports it, then holds its reply
+// until released, so the caller's own deadline decides the call.
 func (b *Blocker) Ctx(arg *int) (int, *tp.Status) {
+	bs := b.state()
 	d, _ := b.Context().Deadline()
-	blocks.deadline <- d
+	bs.deadline <- d
 	<-b.Context().Done()
-	blocks.ctxDone <- b.Context().Err()
+	bs.ctxDone <- b.Context().Err()
+	<-bs.release
 	return 0, nil
 }
 
 func TestDeadlineTravelsToHandler(t *testing.T) {
 	bs := newBlocks()
-	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+	defer close(bs.release)
+	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	want, _ := ctx.Deadline()
@@ -89,7 +106,7 @@ func TestDeadlineTravelsToHandler(t *testing.T) {
 func TestCancelStopsWaitingAtOnce(t *testing.T) {
 	bs := newBlocks()
 	defer close(bs.release)
-	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		waitFor(t, "the handler to start", func() bool { return bs.entered.Load() == 1 })
@@ -107,8 +124,9 @@ func TestCancelStopsWaitingAtOnce(t *testing.T) {
 
 func TestContextAge(t *testing.T) {
 	bs := newBlocks()
+	defer close(bs.release)
 	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{ContextAge: 100 * time.Millisecond},
-		func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+		bs.routes)
 	if st := sess.Call(context.Background(), "/blocker/ctx", 1, nil).Status(); st.Code() != tp.CodeTimeout {
 		t.Fatalf("config age: got %v, want timeout", st)
 	}
@@ -125,7 +143,7 @@ func TestContextAge(t *testing.T) {
 func TestCutConnectionFailsPendingCalls(t *testing.T) {
 	bs := newBlocks()
 	defer close(bs.release)
-	srv, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+	srv, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
 	const n = 20
 	results := make(chan *tp.Status, n)
 	for i := 0; i < n; i++ {
@@ -153,7 +171,7 @@ func TestCutConnectionFailsPendingCalls(t *testing.T) {
 func TestGracefulCloseUnderLoad(t *testing.T) {
 	bs := newBlocks()
 	srv := newPeer(t, tp.PeerConfig{})
-	srv.RouteCall(new(Blocker))
+	bs.routes(srv)
 	addr := serve(t, srv)
 	cli := newPeer(t, tp.PeerConfig{})
 	sess := dial(t, cli, addr)
@@ -178,9 +196,10 @@ func TestGracefulCloseUnderLoad(t *testing.T) {
 		srv.Close()
 		close(closed)
 	}()
-	// New work is refused while the accepted work finishes.
+	// New work is refused while the accepted work finishes. The probe must
+	// not block: it may still be accepted before Close begins.
 	waitFor(t, "new calls to be refused", func() bool {
-		st := sess.Call(context.Background(), "/blocker/wait", -1, nil).Status()
+		st := sess.Call(context.Background(), "/blocker/echo", -1, nil).Status()
 		return st.Code() == tp.CodeShuttingDown
 	})
 	select {
@@ -200,7 +219,7 @@ func TestCloseBoundedByShutdownTimeout(t *testing.T) {
 	bs := newBlocks()
 	defer close(bs.release)
 	srv, _, sess := pair(t, tp.PeerConfig{ShutdownTimeout: 100 * time.Millisecond}, tp.PeerConfig{},
-		func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+		bs.routes)
 	go sess.Call(context.Background(), "/blocker/wait", 1, nil)
 	waitFor(t, "the handler to start", func() bool { return bs.entered.Load() == 1 })
 	start := time.Now()
@@ -267,7 +286,7 @@ func TestRedialGivesUp(t *testing.T) {
 func TestPoolOverloaded(t *testing.T) {
 	bs := newBlocks()
 	defer close(bs.release)
-	_, _, sess := pair(t, tp.PeerConfig{PoolSize: 1}, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCall(new(Blocker)) })
+	_, _, sess := pair(t, tp.PeerConfig{PoolSize: 1}, tp.PeerConfig{}, bs.routes)
 	go sess.Call(context.Background(), "/blocker/wait", 1, nil)
 	waitFor(t, "the only worker to be busy", func() bool { return bs.entered.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
