@@ -3,6 +3,7 @@ package tp
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -305,7 +306,7 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 	}
 	full := runtime.FuncForPC(v.Pointer()).Name()
 	name := full[strings.LastIndexByte(full, '.')+1:]
-	if strings.HasPrefix(name, "func") && strings.Contains(full, ".func") {
+	if funcLiteral.MatchString(full) {
 		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function", full))
 	}
 	h := &Handler{name: r.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
@@ -316,6 +317,10 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 	r.register(h, false)
 	return h.name
 }
+
+// funcLiteral matches the runtime names of function literals: "pkg.F.func1",
+// "pkg.F.func1.2".
+var funcLiteral = regexp.MustCompile(`\.func\d+(\.\d+)*$`)
 
 func (r *Router) mapName(name string) string {
 	if r.table.rpcStyle {
