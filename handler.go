@@ -70,9 +70,6 @@ func (c *handlerCtx) run() {
 	} else if st != nil {
 		p.logger.Warn("push handler failed", "service_method", c.input.ServiceMethod, "session", c.sess.ID(), "status", st)
 	}
-	if p.cfg.PrintDetail && c.output == nil {
-		p.logMessage("recv", c.sess, c.input, c.Body())
-	}
 }
 
 // invoke decodes the argument and calls the handler. A panic becomes an
@@ -96,6 +93,9 @@ func (c *handlerCtx) invoke() (st *Status) {
 	}
 	if st = c.bodyHooks(false); st != nil {
 		return st
+	}
+	if p := c.sess.peer; p.cfg.PrintDetail {
+		p.logMessage("recv", c.sess, c.input, c.Body())
 	}
 	body, st := h.invoke(c, c.arg)
 	if c.output != nil && st.OK() {
@@ -139,7 +139,6 @@ func (c *handlerCtx) writeReply(st *Status) {
 		}
 	}
 	if p.cfg.PrintDetail {
-		p.logMessage("recv", c.sess, c.input, c.Body())
 		p.logMessage("send", c.sess, m, m.Body)
 	}
 	if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {

@@ -1,0 +1,146 @@
+package tp_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+)
+
+// selfSigned returns a server config and a client config that trusts it.
+func selfSigned(t *testing.T) (srv, cli *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tp test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
+}
+
+func TestTLS(t *testing.T) {
+	srvTLS, cliTLS := selfSigned(t)
+	_, _, sess := pair(t, tp.PeerConfig{TLS: srvTLS}, tp.PeerConfig{TLS: cliTLS}, func(srv *tp.Peer) { srv.RouteCallFunc(Ping) })
+	var n int
+	if err := sess.Call(context.Background(), "/ping", 1, &n).Err(); err != nil || n != 2 {
+		t.Fatalf("over TLS: %d, %v", n, err)
+	}
+	// A client that does not trust the server fails to dial.
+	plain := newPeer(t, tp.PeerConfig{TLS: &tls.Config{}})
+	if _, st := plain.Dial(sess.RemoteAddr().String()); st.Code() != tp.CodeDialFailed {
+		t.Fatalf("untrusted server: %v", st)
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tp.sock")
+	srv := newPeer(t, tp.PeerConfig{Network: "unix", ListenAddr: path})
+	srv.RouteCallFunc(Ping)
+	done := make(chan *tp.Status, 1)
+	go func() { done <- srv.ListenAndServe() }()
+	cli := newPeer(t, tp.PeerConfig{Network: "unix"})
+	var sess *tp.Session
+	waitFor(t, "the unix listener", func() bool {
+		var st *tp.Status
+		sess, st = cli.Dial(path)
+		return st == nil
+	})
+	var n int
+	if err := sess.Call(context.Background(), "/ping", 1, &n).Err(); err != nil || n != 2 {
+		t.Fatalf("over unix: %d, %v", n, err)
+	}
+	srv.Close()
+	if st := <-done; st != nil {
+		t.Fatalf("ListenAndServe after Close: %v", st)
+	}
+}
+
+func TestServeConnPipe(t *testing.T) {
+	a, b := net.Pipe()
+	srv := newPeer(t, tp.PeerConfig{})
+	srv.RouteCallFunc(Ping)
+	cli := newPeer(t, tp.PeerConfig{})
+	if _, st := srv.ServeConn(a); st != nil {
+		t.Fatal(st)
+	}
+	sess, st := cli.ServeConn(b) // either end may be handed a conn
+	if st != nil {
+		t.Fatal(st)
+	}
+	var n int
+	if err := sess.Call(context.Background(), "/ping", 41, &n).Err(); err != nil || n != 42 {
+		t.Fatalf("over a pipe: %d, %v", n, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func Sleepy(ctx tp.CallCtx, arg *int) (int, *tp.Status) {
+	time.Sleep(time.Duration(*arg) * time.Millisecond)
+	return *arg, nil
+}
+
+func TestLogging(t *testing.T) {
+	var srvLog, cliLog syncBuffer
+	cfg := func(b *syncBuffer) tp.PeerConfig {
+		return tp.PeerConfig{PrintDetail: true, SlowCallThreshold: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(b, nil))}
+	}
+	_, _, sess := pair(t, cfg(&srvLog), cfg(&cliLog), func(srv *tp.Peer) { srv.RouteCallFunc(Sleepy) })
+	var n int
+	cmd := sess.Call(context.Background(), "/sleepy", 30, &n, tp.WithSetMeta("trace", "t1"))
+	if cmd.Err() != nil || cmd.CostTime() < 30*time.Millisecond {
+		t.Fatalf("cost %v, %v", cmd.CostTime(), cmd.Err())
+	}
+	for _, want := range []string{"dir=send type=CALL service_method=/sleepy", "meta.trace=t1", "body=30", "dir=recv type=REPLY", "slow call"} {
+		if !strings.Contains(cliLog.String(), want) {
+			t.Errorf("client log lacks %q:\n%s", want, cliLog.String())
+		}
+	}
+	// The server logs its reply after sending it.
+	for _, want := range []string{"dir=recv type=CALL service_method=/sleepy", "dir=send type=REPLY", "slow handler"} {
+		waitFor(t, "server log line "+want, func() bool { return strings.Contains(srvLog.String(), want) })
+	}
+}
