@@ -1,0 +1,102 @@
+package tp_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+)
+
+// Arith serves /arith/mul.
+type Arith struct{ tp.CallCtx }
+
+// Mul multiplies the two numbers it is given.
+func (a *Arith) Mul(arg *[2]int) (int, *tp.Status) { return arg[0] * arg[1], nil }
+
+// A server and a client are the same type; once connected, the client
+// calls the server.
+func Example() {
+	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer srv.Close()
+	srv.RouteCall(new(Arith))
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+
+	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer cli.Close()
+	sess, st := cli.Dial(ln.Addr().String())
+	if st != nil {
+		fmt.Println(st)
+		return
+	}
+	var product int
+	cmd := sess.Call(context.Background(), "/arith/mul", [2]int{6, 7}, &product)
+	fmt.Println(product, cmd.Err())
+
+	cmd = sess.Call(context.Background(), "/arith/div", [2]int{6, 7}, &product)
+	fmt.Println(cmd.Status().Code(), "|", cmd.Err())
+	// Output:
+	// 42 <nil>
+	// not found | no CALL handler for "/arith/div" (not found)
+}
+
+// A caller's deadline bounds the call, and travels to the handler.
+func ExampleSession_Call_deadline() {
+	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer srv.Close()
+	srv.RouteCallFunc(Sleepy)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer cli.Close()
+	sess, _ := cli.Dial(ln.Addr().String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	st := sess.Call(ctx, "/sleepy", 200, nil).Status()
+	fmt.Println(st.Code())
+	// Output: timeout
+}
+
+// AsyncCall returns at once; the outcome arrives on the done channel.
+func ExampleSession_AsyncCall() {
+	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer srv.Close()
+	srv.RouteCall(new(Arith))
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer cli.Close()
+	sess, _ := cli.Dial(ln.Addr().String())
+
+	done := make(chan *tp.CallCmd, 1)
+	var product int
+	sess.AsyncCall(context.Background(), "/arith/mul", [2]int{3, 5}, &product, done)
+	cmd := <-done
+	fmt.Println(cmd.ServiceMethod(), product, cmd.Err())
+	// Output: /arith/mul 15 <nil>
+}
+
+// A server pushes to every session it holds; nothing is replied.
+func ExamplePeer_RangeSession() {
+	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+
+	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	defer cli.Close()
+	cli.RoutePushFunc(Flash) // Flash sends what it gets on pushed
+	cli.Dial(ln.Addr().String())
+	for srv.CountSession() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	srv.RangeSession(func(s *tp.Session) bool {
+		s.Push(context.Background(), "/flash", "hello, everyone")
+		return true
+	})
+	fmt.Println(<-pushed)
+	// Output: hello, everyone
+}
