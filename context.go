@@ -80,6 +80,12 @@ type handlerCtx struct {
 	start   time.Time
 	ctx     context.Context // built on first use
 	cancel  context.CancelFunc
+
+	// The ctx as the interfaces handlers receive, made once per pooled
+	// value: converting per call would re-check the interface every time.
+	asCall               CallCtx
+	asPush               PushCtx
+	callValue, pushValue reflect.Value
 }
 
 var (
@@ -90,12 +96,25 @@ var (
 	_ WriteCtx       = (*handlerCtx)(nil)
 )
 
-var handlerCtxPool = sync.Pool{New: func() any { return new(handlerCtx) }}
+var handlerCtxPool = sync.Pool{New: func() any {
+	c := new(handlerCtx)
+	c.asCall, c.asPush = c, c
+	c.callValue, c.pushValue = reflect.ValueOf(&c.asCall).Elem(), reflect.ValueOf(&c.asPush).Elem()
+	return c
+}}
 
 func acquireHandlerCtx(s *Session, in *socket.Message) *handlerCtx {
 	c := handlerCtxPool.Get().(*handlerCtx)
 	c.sess, c.input = s, in
 	return c
+}
+
+// value returns the ctx as a reflect.Value of CallCtx or PushCtx.
+func (c *handlerCtx) value(isCall bool) reflect.Value {
+	if isCall {
+		return c.callValue
+	}
+	return c.pushValue
 }
 
 func (c *handlerCtx) release() {
@@ -108,7 +127,7 @@ func (c *handlerCtx) release() {
 	if c.output != nil {
 		socket.ReleaseMessage(c.output)
 	}
-	*c = handlerCtx{}
+	*c = handlerCtx{asCall: c.asCall, asPush: c.asPush, callValue: c.callValue, pushValue: c.pushValue}
 	handlerCtxPool.Put(c)
 }
 

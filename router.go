@@ -278,7 +278,7 @@ func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
 		h := &Handler{name: group.join(r.mapName(m.Name)), isCall: isCall, argType: argType, plugins: group.plugins}
 		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
 			recv := reflect.New(st)
-			recv.Elem().Field(ctxField).Set(reflect.ValueOf(c).Convert(want))
+			recv.Elem().Field(ctxField).Set(c.value(isCall))
 			in := [2]reflect.Value{recv, arg}
 			return results(fn.Call(in[:]), isCall, errResult)
 		}
@@ -311,7 +311,7 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 	}
 	h := &Handler{name: r.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
 	h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-		in := [2]reflect.Value{reflect.ValueOf(c).Convert(want), arg}
+		in := [2]reflect.Value{c.value(isCall), arg}
 		return results(v.Call(in[:]), isCall, errResult)
 	}
 	r.register(h, false)

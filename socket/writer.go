@@ -2,6 +2,7 @@ package socket
 
 import (
 	"io"
+	"runtime"
 	"sync"
 )
 
@@ -9,15 +10,17 @@ import (
 // syscalls between them.
 //
 // Concurrency rules: at most one goroutine writes to the conn at a time, the
-// owner. A writer that finds no owner becomes it and writes its frame
-// directly, so a lone caller pays no goroutine handoff. Writers that arrive
-// while a write is in flight append their frames to pending and return at
-// once. When the owner finishes and pending is not empty, it hands ownership
-// to a flusher goroutine, which writes everything pending in one syscall per
-// round until pending is empty. Frames are copied into pending, so a
-// caller's buffer is free again as soon as write returns.
+// owner. Every frame is appended to pending. A writer that finds no owner
+// becomes it, yields once so that other goroutines ready to write can
+// append theirs (on few cores this yield is what turns one syscall per
+// message into one per batch; with nobody else ready it returns at once),
+// then writes all that is pending in one syscall. If more arrived during
+// that write, ownership passes to a flusher goroutine, which writes batch
+// after batch until pending is empty; the caller returns. Frames are
+// copied into pending, so a caller's buffer is free again as soon as write
+// returns.
 //
-// Pending is bounded: past maxPending bytes, writers wait for the flusher.
+// Pending is bounded: past maxPending bytes, writers wait for the owner.
 // A write error is sticky: every later write fails with it and what was
 // pending is dropped, as the connection is broken anyway.
 type writer struct {
@@ -30,7 +33,7 @@ type writer struct {
 	closed  bool
 	err     error
 	pending []byte
-	spare   []byte // the flusher's other buffer, swapped with pending
+	spare   []byte // the other buffer, swapped with pending for each write
 	flusher sync.WaitGroup
 }
 
@@ -41,7 +44,8 @@ func (w *writer) init(dst io.Writer, maxPending int) {
 }
 
 // write puts frame on the wire or in line for it. It returns errClosed after
-// close and the sticky error after a failed write.
+// close and the sticky error after a failed write. A nil error means the
+// frame is queued; the owner's write error is reported to the owner.
 func (w *writer) write(frame []byte) error {
 	w.mu.Lock()
 	for {
@@ -54,23 +58,23 @@ func (w *writer) write(frame []byte) error {
 			w.mu.Unlock()
 			return errClosed
 		}
-		if !w.owned {
+		if !w.owned || len(w.pending) < w.maxPending {
 			break
 		}
-		if len(w.pending) < w.maxPending {
-			w.pending = append(w.pending, frame...)
-			w.mu.Unlock()
-			return nil
-		}
 		w.cond.Wait()
+	}
+	w.pending = append(w.pending, frame...)
+	if w.owned {
+		w.mu.Unlock()
+		return nil
 	}
 	w.owned = true
 	w.mu.Unlock()
 
-	_, err := w.w.Write(frame)
+	runtime.Gosched()
+	err := w.writeBatch()
 
 	w.mu.Lock()
-	w.fail(err)
 	if len(w.pending) > 0 && w.err == nil {
 		w.flusher.Add(1)
 		go w.flush() // ownership passes to the flusher
@@ -81,23 +85,37 @@ func (w *writer) write(frame []byte) error {
 	return err
 }
 
+// writeBatch writes what is pending in one syscall. The caller owns the
+// writer.
+func (w *writer) writeBatch() error {
+	w.mu.Lock()
+	batch := w.pending
+	w.pending = w.spare[:0]
+	w.cond.Broadcast() // room for writers waiting on maxPending
+	w.mu.Unlock()
+	_, err := w.w.Write(batch)
+	w.mu.Lock()
+	w.spare = batch[:0]
+	w.fail(err)
+	w.mu.Unlock()
+	return err
+}
+
 // flush writes what is pending until nothing is; it owns the writer while
 // it runs.
 func (w *writer) flush() {
 	defer w.flusher.Done()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for len(w.pending) > 0 && w.err == nil {
-		batch := w.pending
-		w.pending = w.spare[:0]
-		w.cond.Broadcast() // room for writers waiting on maxPending
-		w.mu.Unlock()
-		_, err := w.w.Write(batch)
+	for {
 		w.mu.Lock()
-		w.spare = batch[:0]
-		w.fail(err)
+		if len(w.pending) == 0 || w.err != nil {
+			w.release()
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		runtime.Gosched() // as in write: let ready writers join the batch
+		w.writeBatch()
 	}
-	w.release()
 }
 
 // fail records the first write error. Called with mu held.
