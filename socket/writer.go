@@ -11,10 +11,13 @@ import (
 //
 // Concurrency rules: at most one goroutine writes to the conn at a time, the
 // owner. Every frame is appended to pending. A writer that finds no owner
-// becomes it, yields once so that other goroutines ready to write can
-// append theirs (on few cores this yield is what turns one syscall per
-// message into one per batch; with nobody else ready it returns at once),
-// then writes all that is pending in one syscall. If more arrived during
+// becomes it and, if writers queued behind one of the last few owners,
+// yields once
+// so that other goroutines ready to write can append theirs (on few cores
+// this yield is what turns one syscall per message into one per batch; a
+// socket with a single writer never yields, so it does not hand the CPU
+// to goroutines writing elsewhere), then writes all that is pending in one
+// syscall. If more arrived during
 // that write, ownership passes to a flusher goroutine, which writes batch
 // after batch until pending is empty; the caller returns. Frames are
 // copied into pending, so a caller's buffer is free again as soon as write
@@ -30,12 +33,19 @@ type writer struct {
 	mu      sync.Mutex
 	cond    sync.Cond // broadcast when pending shrinks or ownership is released
 	owned   bool      // a goroutine is writing to w
+	queued  bool      // a writer queued behind the current owner
+	// contended counts down the owners that still yield since a writer last
+	// queued: hysteresis, so batching does not stop after one quiet write.
+	contended int
 	closed  bool
 	err     error
 	pending []byte
 	spare   []byte // the other buffer, swapped with pending for each write
 	flusher sync.WaitGroup
 }
+
+// yieldStreak is how many owners keep yielding after the last contention.
+const yieldStreak = 16
 
 func (w *writer) init(dst io.Writer, maxPending int) {
 	w.w = dst
@@ -65,13 +75,17 @@ func (w *writer) write(frame []byte) error {
 	}
 	w.pending = append(w.pending, frame...)
 	if w.owned {
+		w.queued = true
 		w.mu.Unlock()
 		return nil
 	}
-	w.owned = true
+	w.owned, w.queued = true, false
+	yield := w.contended > 0
 	w.mu.Unlock()
 
-	runtime.Gosched()
+	if yield {
+		runtime.Gosched()
+	}
 	err := w.writeBatch()
 
 	w.mu.Lock()
@@ -132,6 +146,11 @@ func (w *writer) release() {
 	}
 	if cap(w.spare) > 4*w.maxPending {
 		w.spare = nil // one huge frame should not pin its memory forever
+	}
+	if w.queued {
+		w.contended = yieldStreak
+	} else if w.contended > 0 {
+		w.contended--
 	}
 	w.owned = false
 	w.cond.Broadcast()

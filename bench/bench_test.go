@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCompareSmoke builds the tool and runs a tiny comparison: every system
+// must serve every layout from its own process without an error, in JSON
+// and as a table.
+func TestCompareSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bench tool")
+	}
+	exe := filepath.Join(t.TempDir(), "bench")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(exe, "-compare", "-rounds", "1", "-n", "300", "-c", "4", "-sessions", "1,2", "-json").Output()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON result: %q: %v", line, err)
+		}
+		if r.Errors != 0 || r.Throughput <= 0 || r.P50MS <= 0 || r.P999MS < r.P50MS {
+			t.Errorf("implausible result: %+v", r)
+		}
+		seen[r.System+"/"+string(rune('0'+r.Sessions))] = true
+	}
+	for _, sys := range systemNames {
+		for _, s := range []string{"1", "2"} {
+			if !seen[sys+"/"+s] {
+				t.Errorf("no result for %s over %s sessions", sys, s)
+			}
+		}
+	}
+	table, err := exec.Command(exe, "-n", "200", "-c", "2", "-sessions", "1", "-proto", "json", "-xfer", "gzip").Output()
+	if err != nil {
+		t.Fatalf("run with -proto json -xfer gzip: %v", err)
+	}
+	if !strings.Contains(string(table), "| 2 × 1 | tp |") {
+		t.Fatalf("table lacks the tp row:\n%s", table)
+	}
+}
