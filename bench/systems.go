@@ -249,4 +249,3 @@ func (c grpcClient) close() {
 		cc.Close()
 	}
 }
-

@@ -30,18 +30,18 @@ type writer struct {
 	w          io.Writer
 	maxPending int
 
-	mu      sync.Mutex
-	cond    sync.Cond // broadcast when pending shrinks or ownership is released
-	owned   bool      // a goroutine is writing to w
-	queued  bool      // a writer queued behind the current owner
+	mu     sync.Mutex
+	cond   sync.Cond // broadcast when pending shrinks or ownership is released
+	owned  bool      // a goroutine is writing to w
+	queued bool      // a writer queued behind the current owner
 	// contended counts down the owners that still yield since a writer last
 	// queued: hysteresis, so batching does not stop after one quiet write.
 	contended int
-	closed  bool
-	err     error
-	pending []byte
-	spare   []byte // the other buffer, swapped with pending for each write
-	flusher sync.WaitGroup
+	closed    bool
+	err       error
+	pending   []byte
+	spare     []byte // the other buffer, swapped with pending for each write
+	flusher   sync.WaitGroup
 }
 
 // yieldStreak is how many owners keep yielding after the last contention.
