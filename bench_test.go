@@ -9,6 +9,7 @@ import (
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/internal/benchpb"
+	"github.com/seed-a9a850dd/tp/internal/testnet"
 )
 
 // countConn counts read and write syscalls.
@@ -33,19 +34,7 @@ func benchPair(b *testing.B, route func(*tp.Peer)) (*tp.Session, *atomic.Int64, 
 	srv := newPeer(b, tp.PeerConfig{})
 	route(srv)
 	cli := newPeer(b, tp.PeerConfig{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
+	a, s := testnet.Pair(b)
 	var reads, writes atomic.Int64
 	if _, st := srv.ServeConn(countConn{s, &reads, &writes}); st != nil {
 		b.Fatal(st)

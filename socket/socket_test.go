@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/internal/testnet"
 	"github.com/seed-a9a850dd/tp/proto/jsonproto"
 	"github.com/seed-a9a850dd/tp/proto/rawproto"
 	"github.com/seed-a9a850dd/tp/socket"
@@ -26,24 +27,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// tcpPair returns both ends of a TCP loopback connection.
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, b
-}
+func tcpPair(t testing.TB) (net.Conn, net.Conn) { return testnet.Pair(t) }
 
 func newSocket(t testing.TB, c net.Conn, cfg socket.Config) *socket.Socket {
 	t.Helper()

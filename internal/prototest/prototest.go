@@ -14,6 +14,7 @@ import (
 
 	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/internal/benchpb"
+	"github.com/seed-a9a850dd/tp/internal/testnet"
 	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
 	xgzip "github.com/seed-a9a850dd/tp/xfer/gzip"
@@ -173,19 +174,7 @@ func Run(t *testing.T, newProto socket.ProtoFunc) {
 		roundTrip(t, newProto, a, b)
 	})
 	t.Run("tcp", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		a, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := testnet.Pair(t)
 		roundTrip(t, newProto, a, b)
 	})
 }
