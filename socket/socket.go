@@ -8,6 +8,7 @@ package socket
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ const (
 	DefaultReadBuffer   = 32 << 10
 	DefaultMaxPending   = 1 << 20
 	DefaultFlushTimeout = 5 * time.Second
+	DefaultFrameTimeout = time.Minute
 )
 
 // Config tunes a Socket. The zero value is ready to use.
@@ -35,6 +37,18 @@ type Config struct {
 	// ReadLimit is the largest frame accepted, in bytes. A larger one is
 	// refused before anything is allocated for it. 0 means DefaultReadLimit.
 	ReadLimit int
+	// WriteLimit is the largest frame written, in bytes; a larger message
+	// fails with status TooLarge before anything is sent. 0 means
+	// DefaultReadLimit, as the other end most likely refuses more.
+	WriteLimit int
+	// IdleTimeout closes the connection's reads (ReadMessage fails with
+	// status Timeout) when no frame starts for this long. 0 means never:
+	// a peer that only listens for pushes may be quiet for a long time.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds how long a frame may take to arrive once its first
+	// byte has, so a peer dripping bytes cannot hold a reader forever.
+	// 0 means DefaultFrameTimeout; negative means no bound.
+	FrameTimeout time.Duration
 	// ReadBuffer is the size of the buffered reader. 0 means
 	// DefaultReadBuffer.
 	ReadBuffer int
@@ -63,6 +77,12 @@ type Socket struct {
 	proto        Proto
 	reader       Reader
 	limit        atomic.Int64
+	writeLimit   int
+	idleTimeout  time.Duration
+	frameTimeout time.Duration
+	userDeadline atomic.Pointer[time.Time] // from SetReadDeadline
+	userSeen     *time.Time                // the user deadline armed already
+	armed        time.Time                 // the read deadline the reader set last
 	flushTimeout time.Duration
 	w            writer
 	id           atomic.Pointer[string]
@@ -93,7 +113,14 @@ func New(conn net.Conn, newProto ProtoFunc, cfg Config) (*Socket, error) {
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = DefaultFlushTimeout
 	}
+	if cfg.WriteLimit <= 0 {
+		cfg.WriteLimit = DefaultReadLimit
+	}
+	if cfg.FrameTimeout == 0 {
+		cfg.FrameTimeout = DefaultFrameTimeout
+	}
 	s.flushTimeout = cfg.FlushTimeout
+	s.writeLimit, s.idleTimeout, s.frameTimeout = cfg.WriteLimit, cfg.IdleTimeout, cfg.FrameTimeout
 	s.limit.Store(int64(cfg.ReadLimit))
 	s.reader.br = bufio.NewReaderSize(conn, cfg.ReadBuffer)
 	s.w.init(conn, cfg.MaxPending)
@@ -137,6 +164,9 @@ func applyTCP(conn net.Conn, cfg Config) error {
 // any error the connection is out of step and should be closed.
 func (s *Socket) ReadMessage(m *Message) error {
 	s.reader.limit = int(s.limit.Load())
+	if err := s.armDeadlines(); err != nil {
+		return readError(err)
+	}
 	if err := s.proto.Unpack(&s.reader, m); err != nil {
 		return readError(err)
 	}
@@ -144,6 +174,72 @@ func (s *Socket) ReadMessage(m *Message) error {
 		return status.New(status.Unsupported, fmt.Sprintf("message has unknown type %d", m.Type), nil)
 	}
 	return nil
+}
+
+// armDeadlines applies the idle timeout while waiting for a frame to start
+// and the frame timeout once one has. Timer updates are not free, so it
+// touches the conn's deadline only when it must: a frame already whole in
+// the buffer needs no deadline, and the idle deadline is set with slack and
+// left alone while it is still far enough away.
+func (s *Socket) armDeadlines() error {
+	if s.idleTimeout <= 0 && s.frameTimeout <= 0 {
+		return nil
+	}
+	if s.frameBuffered() {
+		return nil
+	}
+	if s.reader.br.Buffered() == 0 {
+		s.deadline(s.idleTimeout, true)
+		if _, err := s.reader.br.Peek(1); err != nil {
+			return err
+		}
+		if s.frameBuffered() {
+			return nil
+		}
+	}
+	s.deadline(s.frameTimeout, false)
+	return nil
+}
+
+// frameBuffered reports whether a whole frame of tp's envelope is in the
+// read buffer, so reading it cannot block.
+func (s *Socket) frameBuffered() bool {
+	br := s.reader.br
+	if br.Buffered() < 4 {
+		return false
+	}
+	p, _ := br.Peek(4)
+	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(p))
+}
+
+// deadline sets the read deadline to d from now (none for d <= 0), or to
+// the caller's SetReadDeadline if that is earlier. With slack, the deadline
+// is set 1.5 d away and kept while it is at least d away: an idle timeout
+// then fires between d and 1.5 d, for a timer update per d/2 rather than
+// per frame. Only the reading goroutine calls it.
+func (s *Socket) deadline(d time.Duration, slack bool) {
+	var now, t time.Time
+	if d > 0 {
+		now = time.Now()
+		t = now.Add(d)
+		if slack {
+			t = now.Add(d + d/2)
+		}
+	}
+	u := s.userDeadline.Load()
+	if u != nil && !u.IsZero() && (t.IsZero() || u.Before(t)) {
+		t = *u
+	}
+	if u == s.userSeen {
+		if t.Equal(s.armed) {
+			return
+		}
+		if slack && !t.IsZero() && !s.armed.IsZero() && !s.armed.After(t) && s.armed.Sub(now) >= d {
+			return // still far enough away
+		}
+	}
+	s.userSeen, s.armed = u, t
+	s.conn.SetReadDeadline(t)
 }
 
 // WriteMessage packs m and writes it, sharing the syscall with concurrent
@@ -159,6 +255,10 @@ func (s *Socket) WriteMessage(m *Message) error {
 		return status.From(err, status.BadMessage, "cannot pack the message")
 	}
 	m.Size = len(frame)
+	if len(frame) > s.writeLimit {
+		bufpool.Put(bp)
+		return status.New(status.TooLarge, fmt.Sprintf("message of %d bytes exceeds the write limit of %d", len(frame), s.writeLimit), nil)
+	}
 	err = s.w.write(frame)
 	*bp = frame
 	bufpool.Put(bp)
@@ -176,7 +276,7 @@ func readError(err error) error {
 		return st
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return status.New(status.Timeout, "read deadline passed", err)
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrClosedPipe):
 		return status.New(status.ConnClosed, "connection closed", err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return status.New(status.ConnClosed, "connection closed in the middle of a frame", err)
@@ -235,8 +335,12 @@ func (s *Socket) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 // RemoteAddr returns the remote network address.
 func (s *Socket) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
-// SetReadDeadline sets the deadline for the reads of ReadMessage.
-func (s *Socket) SetReadDeadline(t time.Time) error { return s.conn.SetReadDeadline(t) }
+// SetReadDeadline sets a deadline for the reads of ReadMessage; the zero
+// time removes it. The idle and frame timeouts still apply when earlier.
+func (s *Socket) SetReadDeadline(t time.Time) error {
+	s.userDeadline.Store(&t)
+	return s.conn.SetReadDeadline(t)
+}
 
 // FD calls fn with the connection's file descriptor, which is valid only
 // during the call. It fails for connections without one, such as net.Pipe.
