@@ -3,6 +3,7 @@ package tp
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
@@ -145,6 +146,7 @@ func (c *CallCmd) record() {
 // register after that, until reopen (after a redial).
 type pendingCalls struct {
 	shards [32]pendingShard
+	n      atomic.Int64 // calls waiting, for PeerConfig.MaxPendingCalls
 }
 
 type pendingShard struct {
@@ -168,6 +170,7 @@ func (p *pendingCalls) add(c *CallCmd) bool {
 		s.calls = make(map[uint32]*CallCmd)
 	}
 	s.calls[c.seq] = c
+	p.n.Add(1)
 	return true
 }
 
@@ -179,6 +182,7 @@ func (p *pendingCalls) take(seq uint32) *CallCmd {
 	c := s.calls[seq]
 	if c != nil {
 		delete(s.calls, seq)
+		p.n.Add(-1)
 	}
 	s.mu.Unlock()
 	return c
@@ -194,6 +198,7 @@ func (p *pendingCalls) closeAll() []*CallCmd {
 		for seq, c := range s.calls {
 			out = append(out, c)
 			delete(s.calls, seq)
+			p.n.Add(-1)
 		}
 		s.mu.Unlock()
 	}

@@ -44,6 +44,14 @@ type PeerConfig struct {
 	// deadline; 0 means no bound beyond the caller's context.
 	ContextAge time.Duration
 
+	// MaxSessions caps the sessions a peer holds; the excess is refused:
+	// an accepted connection gets a close notice with CodeOverloaded, a
+	// dial fails with it. 0 means no cap.
+	MaxSessions int
+	// MaxPendingCalls caps the calls waiting for replies on one session;
+	// past it Call fails at once with CodeOverloaded. 0 means no cap.
+	MaxPendingCalls int
+
 	// PoolSize is how many handlers may run at once; 0 means 10,000. A
 	// CALL that finds the pool full is answered at once with
 	// CodeOverloaded, and such a PUSH is dropped and logged.

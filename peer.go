@@ -298,6 +298,16 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		s.Close()
 		return nil, errPeerClosing
 	}
+	if max := p.cfg.MaxSessions; max > 0 && p.hub.count() >= max {
+		p.mu.Unlock()
+		st := NewStatus(CodeOverloaded, fmt.Sprintf("peer holds %d sessions, its limit; try again later", max), nil)
+		if dialAddr == "" {
+			s.closeWith(st) // the dialer learns why
+		} else {
+			s.Close()
+		}
+		return nil, st
+	}
 	p.loops.Add(1)
 	p.hub.add(s)
 	p.mu.Unlock()

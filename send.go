@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
@@ -160,11 +161,20 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if st := run(p.plugins.preWriteCall, PreWriteCallPlugin.PreWriteCall, WriteCtx(c)); st != nil {
 		return ctx, st
 	}
+	if max := p.cfg.MaxPendingCalls; max > 0 && s.pending.n.Load() >= int64(max) {
+		return ctx, NewStatus(CodeOverloaded, fmt.Sprintf("session has %d calls waiting, its limit; raise PeerConfig.MaxPendingCalls or call less at once", max), nil)
+	}
 	if !s.pending.add(c) {
+		if st := s.endStatus(); st != nil {
+			return ctx, st
+		}
 		return ctx, NewStatus(CodeConnClosed, "connection closed before the call was sent", nil)
 	}
 	if err := sock.WriteMessage(m); err != nil {
 		if s.pending.take(c.seq) == c {
+			if st := s.endStatus(); st != nil {
+				return ctx, st
+			}
 			return ctx, status.From(err, CodeWriteFailed, "cannot send the call")
 		}
 		return ctx, nil // the connection's end already completed it
@@ -212,6 +222,9 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 		return st
 	}
 	if err := sock.WriteMessage(m); err != nil {
+		if st := s.endStatus(); st != nil {
+			return st
+		}
 		return status.From(err, CodeWriteFailed, "cannot send the push")
 	}
 	if p.cfg.PrintDetail {

@@ -34,8 +34,9 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex // guards state and up
+	mu    sync.Mutex // guards state, up and ended
 	state sessionState
+	ended *Status       // why the session closed, when the peer said
 	up    chan struct{} // closed while connected; a new one during a redial
 	age   *time.Timer
 }
@@ -116,6 +117,9 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 		case stateActive:
 			return s.sock.Load(), nil
 		case stateClosed:
+			if st := s.endStatus(); st != nil {
+				return nil, st
+			}
 			return nil, errSessionClosed
 		}
 		select {
@@ -124,6 +128,13 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 			return nil, ctxStatus(ctx, "waiting for the session to redial")
 		}
 	}
+}
+
+// endStatus is the reason the peer gave for ending the session, or nil.
+func (s *Session) endStatus() *Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
 }
 
 var errSessionClosed = status.New(CodeConnClosed, "session is closed", nil)
@@ -143,10 +154,21 @@ func (s *Session) serve() {
 	for {
 		sock := s.sock.Load()
 		err := s.readLoop(sock)
-		sock.Close()
 		st := status.From(err, CodeConnClosed, "connection closed")
+		var notice *closeNotice
+		if errors.As(err, &notice) {
+			st = notice.st // the peer said why: callers get its word
+			s.mu.Lock()
+			s.ended = st // before the close, so no write fails without it
+			s.mu.Unlock()
+		}
+		sock.Close()
 		for _, c := range s.pending.closeAll() {
-			c.complete(NewStatus(CodeConnClosed, "connection closed before the reply", st))
+			if notice != nil {
+				c.complete(st)
+			} else {
+				c.complete(NewStatus(CodeConnClosed, "connection closed before the reply", st))
+			}
 		}
 		if !s.redial(st) {
 			break
@@ -167,9 +189,14 @@ func (s *Session) readLoop(sock *socket.Socket) error {
 			socket.ReleaseMessage(m)
 			return err
 		}
-		if m.Type == socket.TypeReply {
+		switch {
+		case m.Type == socket.TypeReply:
 			s.reply(m)
-		} else {
+		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status != nil:
+			st := m.Status
+			socket.ReleaseMessage(m)
+			return &closeNotice{st}
+		default:
 			p.dispatch(s, m)
 		}
 	}
@@ -190,6 +217,21 @@ func (s *Session) reply(m *socket.Message) {
 	}
 	c.decodeReply()
 	c.complete(c.stat)
+}
+
+// closeNotice is the last message of a peer that ends a session for a
+// reason: a PUSH with no service method and a status.
+type closeNotice struct{ st *Status }
+
+func (n *closeNotice) Error() string { return "peer closed the session: " + n.st.Error() }
+
+// closeWith tells the peer why the session ends, then closes it.
+func (s *Session) closeWith(st *Status) {
+	m := socket.AcquireMessage()
+	m.Type, m.Status = socket.TypePush, st
+	s.sock.Load().WriteMessage(m)
+	socket.ReleaseMessage(m)
+	s.Close()
 }
 
 // redial reconnects a dialed session whose connection broke. It reports
