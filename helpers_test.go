@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp"
@@ -12,7 +13,13 @@ import (
 
 // IgnoreCurrent skips the default pool ants starts in its init; every
 // pool a Peer owns must still be gone when the tests end.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+func TestMain(m *testing.M) {
+	if addr, ok := os.LookupEnv(childServeEnv); ok {
+		childServe(addr) // a server process for the crash tests
+		return
+	}
+	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -263,9 +263,23 @@ func (s *Socket) WriteMessage(m *Message) error {
 	*bp = frame
 	bufpool.Put(bp)
 	if err != nil {
-		return status.From(err, status.WriteFailed, "cannot write the message")
+		return writeError(err)
 	}
 	return nil
+}
+
+// writeError classifies a failed write: a connection the peer closed or
+// reset is closed, anything else (a write deadline, say) failed to write.
+func writeError(err error) error {
+	var st *status.Status
+	switch {
+	case errors.As(err, &st):
+		return st
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrClosedPipe):
+		return status.New(status.ConnClosed, "connection broken while writing", err)
+	}
+	return status.New(status.WriteFailed, "cannot write the message", err)
 }
 
 // readError classifies what Unpack returned.

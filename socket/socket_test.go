@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -221,19 +222,32 @@ func TestCloseFlushesPending(t *testing.T) {
 	}
 }
 
-// failConn fails every Write.
-type failConn struct{ net.Conn }
+// failConn fails every Write with err.
+type failConn struct {
+	net.Conn
+	err error
+}
 
-func (failConn) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+func (f failConn) Write([]byte) (int, error) { return 0, f.err }
 
-func TestWriteErrorIsSticky(t *testing.T) {
-	a, _ := net.Pipe()
-	w := newSocket(t, failConn{a}, socket.Config{})
-	for i := 0; i < 2; i++ {
-		err := w.WriteMessage(push(1, "x"))
-		var st *status.Status
-		if !errors.As(err, &st) || st.Code() != status.WriteFailed || !errors.Is(err, syscall.EPIPE) {
-			t.Fatalf("write %d: %v, want a write-failed status caused by EPIPE", i, err)
+func TestWriteErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		want status.Code
+	}{
+		{syscall.EPIPE, status.ConnClosed},
+		{syscall.ECONNRESET, status.ConnClosed},
+		{os.ErrDeadlineExceeded, status.WriteFailed},
+	}
+	for _, tt := range tests {
+		a, _ := net.Pipe()
+		w := newSocket(t, failConn{a, tt.err}, socket.Config{})
+		for i := 0; i < 2; i++ { // the error sticks
+			err := w.WriteMessage(push(1, "x"))
+			var st *status.Status
+			if !errors.As(err, &st) || st.Code() != tt.want || !errors.Is(err, tt.err) {
+				t.Fatalf("%v, write %d: %v, want %v caused by it", tt.err, i, err, tt.want)
+			}
 		}
 	}
 }
