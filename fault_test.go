@@ -176,7 +176,7 @@ func TestGracefulCloseUnderLoad(t *testing.T) {
 	cli := newPeer(t, tp.PeerConfig{})
 	sess := dial(t, cli, addr)
 
-	const n = 300
+	const n = 1000
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for i := 0; i < n; i++ {
