@@ -24,6 +24,8 @@ type CallCmd struct {
 	done          chan struct{}
 	asyncDone     chan<- *CallCmd
 	sync          bool               // a caller waits and decodes the reply itself
+	replied       bool               // the outcome came from the remote's reply
+	unsent        bool               // the socket was closed before the call was written
 	cancel        context.CancelFunc // ends the call's own deadline, if it has one
 	start         time.Time
 	cost          time.Duration
@@ -98,7 +100,7 @@ func (c *CallCmd) decodeReply() {
 	if st == nil {
 		st = run(p.plugins.postReadReplyBody, PostReadReplyBodyPlugin.PostReadReplyBody, ReadCtx(c))
 	}
-	c.stat = st
+	c.stat, c.replied = st, true
 	m.Meta.Range(func(k, v string) bool {
 		c.inputMeta.Add(k, v)
 		return true

@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,24 +22,63 @@ import (
 // childServeEnv makes this test binary a server process (see TestMain).
 const childServeEnv = "TP_TEST_SERVE"
 
-// childServe serves Ping and Sleepy on addr, prints "LISTEN addr", and
-// runs until it is killed.
+// childServe serves Ping and Sleepy on addr, or on the listener inherited
+// as file descriptor 3 when addr is "fd:3", and prints "LISTEN addr". It
+// runs until it is killed, or, on SIGHUP, hands its listener to a new
+// process as an application would for a graceful restart (see
+// examples/restart): start the successor with the listener's file, wait
+// until it listens, then Close gracefully and exit.
 func childServe(addr string) {
 	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
 	srv.RouteCallFunc(Ping)
 	srv.RouteCallFunc(Sleepy)
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	var err error
+	if addr == "fd:3" {
+		ln, err = net.FileListener(os.NewFile(3, "listener"))
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
 	fmt.Println("LISTEN", ln.Addr())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		<-hup
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		next := exec.Command(os.Args[0], "-test.run=^$")
+		next.Env = append(os.Environ(), childServeEnv+"=fd:3")
+		next.ExtraFiles = []*os.File{f}
+		out, _ := next.StdoutPipe()
+		if err := next.Start(); err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		line, _ := bufio.NewReader(out).ReadString('\n') // its LISTEN line: it serves
+		fmt.Println("SUCCESSOR", next.Process.Pid, strings.TrimSpace(line))
+		srv.Close() // finish accepted calls; peers that redial move to the successor
+		os.Exit(0)
+	}()
 	srv.Serve(ln)
+	select {} // Serve returns at Close; the SIGHUP goroutine exits the process
 }
 
 // startChild runs a server process on addr and returns it with the
 // address it listens on.
 func startChild(t *testing.T, addr string) (*exec.Cmd, string) {
+	cmd, got, _ := startChildOut(t, addr)
+	return cmd, got
+}
+
+// startChildOut is startChild that also returns the rest of its output.
+func startChildOut(t *testing.T, addr string) (*exec.Cmd, string, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childServeEnv+"="+addr)
@@ -51,12 +93,13 @@ func startChild(t *testing.T, addr string) (*exec.Cmd, string) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	r := bufio.NewReader(out)
+	line, err := r.ReadString('\n')
 	got, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
 	if err != nil || !ok {
 		t.Fatalf("server process said %q, %v", line, err)
 	}
-	return cmd, got
+	return cmd, got, r
 }
 
 func TestCrashAndRestart(t *testing.T) {
@@ -118,4 +161,63 @@ func TestCrashAndRestart(t *testing.T) {
 	if closed.Load() == 0 {
 		t.Error("no call was in flight at the kill; the test did not test it")
 	}
+}
+
+// TestGracefulRestart hands a server's listener to a new process under load:
+// the client sees no refused connection and no failed call.
+func TestGracefulRestart(t *testing.T) {
+	old, addr, out := startChildOut(t, "127.0.0.1:0")
+	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 5 * time.Millisecond})
+	sess := dial(t, cli, addr)
+
+	var ok, moved atomic.Int64
+	var restarted atomic.Bool
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var n int
+				err := sess.Call(ctx, "/sleepy", 2, &n).Err()
+				cancel()
+				if err != nil {
+					t.Errorf("a call failed across the restart: %v", err)
+					return
+				}
+				ok.Add(1)
+				if restarted.Load() {
+					moved.Add(1)
+				}
+			}
+		}()
+	}
+	waitFor(t, "calls to succeed", func() bool { return ok.Load() > 100 })
+	if err := old.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	line, err := out.ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) < 2 || f[0] != "SUCCESSOR" {
+		t.Fatalf("the old server said %q, %v", line, err)
+	}
+	pid, _ := strconv.Atoi(f[1])
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil {
+			p.Kill()
+		}
+	})
+	old.Wait() // the old process finished its calls and exited
+	restarted.Store(true)
+	waitFor(t, "calls served by the new process", func() bool { return moved.Load() > 100 })
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls, %d after the old process exited; none failed", ok.Load(), moved.Load())
 }

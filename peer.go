@@ -355,10 +355,38 @@ func (p *Peer) Close() error {
 		for _, ln := range lns {
 			ln.Close()
 		}
+		// Tell every peer before refusing its calls: one that can redial
+		// holds new calls for a new connection, which a successor process
+		// sharing the listener may serve, so nothing is lost.
+		p.hub.each(func(s *Session) bool {
+			s.notify(NewStatus(CodeShuttingDown, "peer is shutting down; it finishes the calls it has", nil))
+			return true
+		})
+		deadline := time.Now().Add(p.cfg.ShutdownTimeout)
 		if !p.inflight.close(p.cfg.ShutdownTimeout) {
 			p.logger.Warn("shutdown timeout passed with handlers still running", "running", p.inflight.running())
 		}
+		// Every tp peer answers the notice. Those that move close their
+		// connections once their calls are answered (closing under them
+		// could reset late replies); those that stay are closed now. A
+		// peer that does not answer gets a short grace, one for all.
+		// Contexts, not timers: their Done channels close for every session.
+		wait, cancelWait := context.WithDeadline(context.Background(), deadline)
+		defer cancelWait()
+		grace, cancelGrace := context.WithTimeout(wait, ackGrace)
+		defer cancelGrace()
 		p.hub.each(func(s *Session) bool {
+			select {
+			case <-s.answered:
+				if s.moving.Load() {
+					select {
+					case <-s.ctx.Done():
+					case <-wait.Done():
+					}
+				}
+			case <-grace.Done(): // no answer: not a tp peer, or gone
+			case <-s.ctx.Done():
+			}
 			s.Close()
 			return true
 		})
@@ -369,6 +397,10 @@ func (p *Peer) Close() error {
 	})
 	return nil
 }
+
+// ackGrace is how long Close waits for a peer to answer its shutdown
+// notice before it closes that peer's connection.
+const ackGrace = 250 * time.Millisecond
 
 // gate counts handlers in flight and, once closed, admits no more.
 type gate struct {

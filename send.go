@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,7 +55,21 @@ func earlier(a, b time.Time) time.Time {
 // CodeCanceled), or when the connection breaks (CodeConnClosed). ctx's
 // deadline travels to the remote handler. While a dialed session is
 // redialing, Call waits for it up to ctx.
+//
+// A remote peer that is shutting down answers calls it will not start with
+// CodeShuttingDown; a session that redials sends such a call again on its
+// new connection, since the call never ran.
 func (s *Session) Call(ctx context.Context, serviceMethod string, arg, result any, settings ...MessageSetting) *CallCmd {
+	for {
+		c := s.call(ctx, serviceMethod, arg, result, settings)
+		retry := (c.replied && c.stat.Code() == CodeShuttingDown) || c.unsent
+		if !retry || !s.canRedial() || ctx.Err() != nil {
+			return c
+		}
+	}
+}
+
+func (s *Session) call(ctx context.Context, serviceMethod string, arg, result any, settings []MessageSetting) *CallCmd {
 	c := s.newCall(serviceMethod, result)
 	c.sync = true
 	ctx, st := s.send(ctx, c, arg, settings)
@@ -175,6 +190,8 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 			if st := s.endStatus(); st != nil {
 				return ctx, st
 			}
+			var st *Status
+			c.unsent = errors.As(err, &st) && st == socket.ErrClosed // it never left: safe to send again
 			return ctx, status.From(err, CodeWriteFailed, "cannot send the call")
 		}
 		return ctx, nil // the connection's end already completed it

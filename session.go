@@ -36,9 +36,14 @@ type Session struct {
 
 	mu    sync.Mutex // guards state, up and ended
 	state sessionState
-	ended *Status       // why the session closed, when the peer said
-	up    chan struct{} // closed while connected; a new one during a redial
-	age   *time.Timer
+	ended *Status // why the session closed, when the peer said
+
+	draining  atomic.Bool   // we move off this connection once its calls are done
+	answered  chan struct{} // closed when the peer answers our shutdown notice
+	moving    atomic.Bool   // its answer: it will leave this connection itself
+	answerOne sync.Once
+	up        chan struct{} // closed while connected; a new one during a redial
+	age       *time.Timer
 }
 
 type sessionState int
@@ -52,7 +57,7 @@ const (
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
-	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan}
+	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, answered: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sock.Store(sock)
 	id := sock.RemoteAddr().String()
@@ -193,8 +198,12 @@ func (s *Session) readLoop(sock *socket.Socket) error {
 		case m.Type == socket.TypeReply:
 			s.reply(m)
 		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status != nil:
-			st := m.Status
+			st, answer := m.Status, m.Meta.Get(answerKey)
 			socket.ReleaseMessage(m)
+			if st.Code() == CodeShuttingDown {
+				s.shutdownNotice(answer)
+				continue
+			}
 			return &closeNotice{st}
 		default:
 			p.dispatch(s, m)
@@ -211,6 +220,7 @@ func (s *Session) reply(m *socket.Message) {
 		return
 	}
 	c.input = m
+	defer s.leaveIfDone()
 	if c.sync {
 		close(c.done) // the caller decodes: it is waking up anyway
 		return
@@ -219,18 +229,87 @@ func (s *Session) reply(m *socket.Message) {
 	c.complete(c.stat)
 }
 
+// canRedial reports whether the session redials when its connection ends.
+func (s *Session) canRedial() bool {
+	p := s.peer
+	return s.dialAddr != "" && p.cfg.RedialTimes != 0 && !p.closing.Load()
+}
+
+// answerKey is the meta key of the answer to a shutdown notice: "move" or
+// "stay". A notice without it comes from the peer that shuts down.
+const answerKey = "tp-answer"
+
+// shutdownNotice handles a CodeShuttingDown notice: the peer is shutting
+// down, or it answers ours.
+func (s *Session) shutdownNotice(answer string) {
+	if answer != "" {
+		s.moving.Store(answer == "move")
+		s.answerOne.Do(func() { close(s.answered) })
+		return
+	}
+	if !s.drain() {
+		s.notify(NewStatus(CodeShuttingDown, "staying on this connection", nil), answerKey, "stay")
+	}
+}
+
+// drain answers a peer's shutdown notice: the peer still replies to the
+// calls it has, but takes no new ones. A session that can redial holds new
+// calls until it has, on a new connection (which the peer's successor
+// process may serve); one that cannot just carries on.
+//
+// Draining, the session tells the peer it will leave, so the peer waits
+// for it rather than cutting the connection, and closes the connection
+// itself once its last call on it is done: calls the peer got late are
+// still answered, and no data is lost to a reset.
+func (s *Session) drain() bool {
+	if !s.canRedial() {
+		return false
+	}
+	if s.draining.Swap(true) {
+		return true
+	}
+	s.mu.Lock()
+	if s.state == stateActive {
+		s.state, s.up = stateRedialing, make(chan struct{})
+	}
+	s.mu.Unlock()
+	s.notify(NewStatus(CodeShuttingDown, "moving to a new connection", nil), answerKey, "move")
+	s.peer.logger.Info("peer is shutting down; new calls wait for a new connection", "session", s.ID())
+	s.leaveIfDone()
+	return true
+}
+
+// leaveIfDone closes a draining connection once no call waits on it; the
+// read loop then ends and the session redials.
+func (s *Session) leaveIfDone() {
+	if s.draining.Load() && s.pending.n.Load() == 0 {
+		s.sock.Load().Close()
+	}
+}
+
 // closeNotice is the last message of a peer that ends a session for a
 // reason: a PUSH with no service method and a status.
 type closeNotice struct{ st *Status }
 
 func (n *closeNotice) Error() string { return "peer closed the session: " + n.st.Error() }
 
-// closeWith tells the peer why the session ends, then closes it.
-func (s *Session) closeWith(st *Status) {
+// notify sends the peer a notice: a PUSH with no service method and a
+// status. CodeShuttingDown means "finishing, then closing" (or, with the
+// answer meta, the answer to that); any other code means the session ends
+// now, for that reason.
+func (s *Session) notify(st *Status, meta ...string) {
 	m := socket.AcquireMessage()
 	m.Type, m.Status = socket.TypePush, st
+	for i := 0; i+1 < len(meta); i += 2 {
+		m.Meta.Add(meta[i], meta[i+1])
+	}
 	s.sock.Load().WriteMessage(m)
 	socket.ReleaseMessage(m)
+}
+
+// closeWith tells the peer why the session ends, then closes it.
+func (s *Session) closeWith(st *Status) {
+	s.notify(st)
 	s.Close()
 }
 
@@ -246,7 +325,10 @@ func (s *Session) redial(cause *Status) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.state, s.up = stateRedialing, make(chan struct{})
+	if s.state != stateRedialing { // draining already made the channel callers wait on
+		s.up = make(chan struct{})
+	}
+	s.state = stateRedialing
 	s.mu.Unlock()
 	p.logger.Warn("connection broke; redialing", "session", s.ID(), "addr", s.dialAddr, "cause", cause)
 
@@ -273,6 +355,7 @@ func (s *Session) redial(cause *Status) bool {
 			continue
 		}
 		s.pending.reopen()
+		s.draining.Store(false)
 		s.mu.Lock()
 		if s.state == stateClosed { // closed while we dialed
 			s.mu.Unlock()

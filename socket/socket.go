@@ -91,7 +91,10 @@ type Socket struct {
 	closeErr     error
 }
 
-var errClosed = status.New(status.ConnClosed, "socket is closed", nil)
+// ErrClosed is the status of a write on a socket that was closed first:
+// the message was not sent at all. Compare it by identity (==), since
+// errors.Is matches every status of its code.
+var ErrClosed = status.New(status.ConnClosed, "socket is closed", nil)
 
 // New wraps conn in a Socket that frames messages with newProto's Proto.
 // TCP options in cfg are applied to a *net.TCPConn (also under TLS); an

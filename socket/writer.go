@@ -53,7 +53,7 @@ func (w *writer) init(dst io.Writer, maxPending int) {
 	w.cond.L = &w.mu
 }
 
-// write puts frame on the wire or in line for it. It returns errClosed after
+// write puts frame on the wire or in line for it. It returns ErrClosed after
 // close and the sticky error after a failed write. A nil error means the
 // frame is queued; the owner's write error is reported to the owner.
 func (w *writer) write(frame []byte) error {
@@ -66,7 +66,7 @@ func (w *writer) write(frame []byte) error {
 		}
 		if w.closed {
 			w.mu.Unlock()
-			return errClosed
+			return ErrClosed
 		}
 		if !w.owned || len(w.pending) < w.maxPending {
 			break
