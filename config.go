@@ -44,6 +44,11 @@ type PeerConfig struct {
 	// deadline; 0 means no bound beyond the caller's context.
 	ContextAge time.Duration
 
+	// HandshakeTimeout closes a session whose peer sends nothing at all
+	// this long after connecting. Every tp peer sends a hello frame at
+	// once, so this only drops connections that never speak. 0 means
+	// 10 seconds; negative means no limit.
+	HandshakeTimeout time.Duration
 	// MaxSessions caps the sessions a peer holds; the excess is refused:
 	// an accepted connection gets a close notice with CodeOverloaded, a
 	// dial fails with it. 0 means no cap.
@@ -95,6 +100,9 @@ func (c PeerConfig) settle() (settings, *Status) {
 	}
 	if s.DialTimeout <= 0 {
 		s.DialTimeout = 15 * time.Second
+	}
+	if s.HandshakeTimeout == 0 {
+		s.HandshakeTimeout = 10 * time.Second
 	}
 	if s.RedialInterval <= 0 {
 		s.RedialInterval = 100 * time.Millisecond

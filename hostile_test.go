@@ -95,8 +95,11 @@ func expectReply(t *testing.T, c net.Conn, want tp.Code) {
 	s, _ := socket.New(c, rawproto.New(), socket.Config{})
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
-	if err := s.ReadMessage(m); err != nil {
-		t.Fatalf("no reply: %v", err)
+	for m.Type != socket.TypeReply { // skip the server's hello
+		m.Reset()
+		if err := s.ReadMessage(m); err != nil {
+			t.Fatalf("no reply: %v", err)
+		}
 	}
 	if m.Type != socket.TypeReply || m.Seq != 7 || m.Status.Code() != want {
 		t.Fatalf("got %s seq %d status %v, want a reply with %v", m.Type, m.Seq, m.Status, want)
@@ -157,7 +160,8 @@ func TestHostileInput(t *testing.T) {
 			got := expectClosed(t, c)
 			if tt.drip {
 				// Cut off by the frame timeout, long before the frame was whole.
-				if whole := time.Duration(len(tt.send)) * 100 * time.Millisecond; got > 0 || time.Since(start) > whole/2 {
+				hello := int64(len(packed(t, &socket.Message{Type: socket.TypePush})))
+				if whole := time.Duration(len(tt.send)) * 100 * time.Millisecond; got > hello || time.Since(start) > whole/2 {
 					t.Fatalf("the server answered %d bytes after %v; the drip takes %v", got, time.Since(start), whole)
 				}
 			}
@@ -211,5 +215,31 @@ func TestSilentConnections(t *testing.T) {
 	}
 	for _, c := range conns {
 		expectClosed(t, c)
+	}
+}
+
+// A connection that never speaks is dropped by the handshake timeout,
+// while a tp peer that stays quiet keeps its session: it said hello.
+func TestHandshakeTimeout(t *testing.T) {
+	srv := newPeer(t, tp.PeerConfig{HandshakeTimeout: 100 * time.Millisecond})
+	srv.RouteCallFunc(Ping)
+	addr := serve(t, srv)
+	quiet := dial(t, newPeer(t, tp.PeerConfig{}), addr)
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	expectClosed(t, c)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a silent connection lived %v with a 100ms handshake timeout", took)
+	}
+	if !quiet.Health() {
+		t.Fatal("a quiet tp session was dropped")
+	}
+	if err := quiet.Call(context.Background(), "/ping", 1, nil).Err(); err != nil {
+		t.Fatalf("the quiet session after the timeout: %v", err)
 	}
 }

@@ -308,12 +308,19 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		}
 		return nil, st
 	}
-	p.loops.Add(1)
+	p.loops.Add(2) // the hello and serve goroutines below
 	p.hub.add(s)
 	p.mu.Unlock()
 	if age := p.cfg.SessionAge; age > 0 {
 		s.age = time.AfterFunc(age, func() { s.Close() })
 	}
+	// The hello goes out on its own goroutine: on a synchronous conn such as
+	// net.Pipe a write waits for the other end to read, and that end may be
+	// sending its own hello first. Close joins it.
+	go func() {
+		defer p.loops.Done()
+		s.hello()
+	}()
 	go s.serve()
 	return s, nil
 }

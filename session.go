@@ -182,21 +182,33 @@ func (s *Session) serve() {
 	s.finish()
 }
 
-// readLoop reads until the connection fails.
+// readLoop reads until the connection fails. The first frame must come
+// within the handshake timeout; every tp peer sends a hello at once.
 func (s *Session) readLoop(sock *socket.Socket) error {
 	p := s.peer
-	for {
+	if t := p.cfg.HandshakeTimeout; t > 0 {
+		sock.SetReadDeadline(time.Now().Add(t))
+	}
+	for first := true; ; first = false {
 		if st := run(p.plugins.preReadHeader, PreReadHeaderPlugin.PreReadHeader, s); st != nil {
 			return st
 		}
 		m := socket.AcquireMessage()
 		if err := sock.ReadMessage(m); err != nil {
 			socket.ReleaseMessage(m)
+			if first && status.From(err, 0, "").Code() == CodeTimeout {
+				return NewStatus(CodeTimeout, "the peer sent nothing within the handshake timeout", err)
+			}
 			return err
+		}
+		if first && p.cfg.HandshakeTimeout > 0 {
+			sock.SetReadDeadline(time.Time{})
 		}
 		switch {
 		case m.Type == socket.TypeReply:
 			s.reply(m)
+		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status == nil:
+			socket.ReleaseMessage(m) // a hello: the peer is a tp peer and speaks
 		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status != nil:
 			st, answer := m.Status, m.Meta.Get(answerKey)
 			socket.ReleaseMessage(m)
@@ -293,6 +305,15 @@ type closeNotice struct{ st *Status }
 
 func (n *closeNotice) Error() string { return "peer closed the session: " + n.st.Error() }
 
+// hello is the first frame of every tp session: it tells the peer's
+// handshake timeout that this end speaks.
+func (s *Session) hello() {
+	m := socket.AcquireMessage()
+	m.Type = socket.TypePush
+	s.sock.Load().WriteMessage(m)
+	socket.ReleaseMessage(m)
+}
+
 // notify sends the peer a notice: a PUSH with no service method and a
 // status. CodeShuttingDown means "finishing, then closing" (or, with the
 // answer meta, the answer to that); any other code means the session ends
@@ -349,6 +370,7 @@ func (s *Session) redial(cause *Status) bool {
 			continue
 		}
 		s.sock.Store(sock)
+		s.hello()
 		if st := p.postDial(s, true); st != nil {
 			p.logger.Warn("a plugin refused the redialed session", "session", s.ID(), "status", st)
 			sock.Close()
