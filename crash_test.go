@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -167,7 +168,9 @@ func TestCrashAndRestart(t *testing.T) {
 // the client sees no refused connection and no failed call.
 func TestGracefulRestart(t *testing.T) {
 	old, addr, out := startChildOut(t, "127.0.0.1:0")
-	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 5 * time.Millisecond})
+	var log syncBuffer // a refused connection would show as a failed redial
+	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	sess := dial(t, cli, addr)
 
 	var ok, moved atomic.Int64
@@ -220,4 +223,10 @@ func TestGracefulRestart(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("%d calls, %d after the old process exited; none failed", ok.Load(), moved.Load())
+	if strings.Contains(log.String(), "redial failed") {
+		t.Fatalf("a redial failed during the restart:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "redialed") {
+		t.Fatal("the client never moved to a new connection")
+	}
 }
