@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -111,43 +110,30 @@ func TestCrashAndRestart(t *testing.T) {
 	const deadline = 2 * time.Second
 	var ok, closed, timedOut, afterRestart atomic.Int64
 	var restarted atomic.Bool
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), deadline)
-				start := time.Now()
-				var n int
-				st := sess.Call(ctx, "/sleepy", 5, &n).Status() // 5 ms in the handler: calls are in flight at the kill
-				took := time.Since(start)
-				cancel()
-				if took > deadline+500*time.Millisecond {
-					t.Errorf("a call took %v with a %v deadline", took, deadline)
-				}
-				switch st.Code() {
-				case tp.CodeOK:
-					ok.Add(1)
-					if restarted.Load() {
-						afterRestart.Add(1)
-					}
-				case tp.CodeConnClosed:
-					closed.Add(1)
-				case tp.CodeTimeout: // made during the outage, waited for the redial
-					timedOut.Add(1)
-				default:
-					t.Errorf("a call ended with %v", st)
-				}
+	stop := callers(50, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		start := time.Now()
+		var n int
+		st := sess.Call(ctx, "/sleepy", 5, &n).Status() // 5 ms in the handler: calls are in flight at the kill
+		if took := time.Since(start); took > deadline+500*time.Millisecond {
+			t.Errorf("a call took %v with a %v deadline", took, deadline)
+		}
+		switch st.Code() {
+		case tp.CodeOK:
+			ok.Add(1)
+			if restarted.Load() {
+				afterRestart.Add(1)
 			}
-		}()
-	}
+		case tp.CodeConnClosed:
+			closed.Add(1)
+		case tp.CodeTimeout: // made during the outage, waited for the redial
+			timedOut.Add(1)
+		default:
+			t.Errorf("a call ended with %v", st)
+		}
+		return true
+	})
 	waitFor(t, "calls to succeed", func() bool { return ok.Load() > 200 })
 	child.Process.Kill() // SIGKILL: no goodbye
 	child.Wait()
@@ -156,8 +142,7 @@ func TestCrashAndRestart(t *testing.T) {
 	startChild(t, addr)
 	restarted.Store(true)
 	waitFor(t, "calls to succeed after the restart", func() bool { return afterRestart.Load() > 200 })
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%d calls succeeded, %d failed with connection closed, %d timed out in the outage", ok.Load(), closed.Load(), timedOut.Load())
 	if closed.Load() == 0 {
 		t.Error("no call was in flight at the kill; the test did not test it")
@@ -175,33 +160,20 @@ func TestGracefulRestart(t *testing.T) {
 
 	var ok, moved atomic.Int64
 	var restarted atomic.Bool
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				var n int
-				err := sess.Call(ctx, "/sleepy", 2, &n).Err()
-				cancel()
-				if err != nil {
-					t.Errorf("a call failed across the restart: %v", err)
-					return
-				}
-				ok.Add(1)
-				if restarted.Load() {
-					moved.Add(1)
-				}
-			}
-		}()
-	}
+	stop := callers(20, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var n int
+		if err := sess.Call(ctx, "/sleepy", 2, &n).Err(); err != nil {
+			t.Errorf("a call failed across the restart: %v", err)
+			return false
+		}
+		ok.Add(1)
+		if restarted.Load() {
+			moved.Add(1)
+		}
+		return true
+	})
 	waitFor(t, "calls to succeed", func() bool { return ok.Load() > 100 })
 	if err := old.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -220,8 +192,7 @@ func TestGracefulRestart(t *testing.T) {
 	old.Wait() // the old process finished its calls and exited
 	restarted.Store(true)
 	waitFor(t, "calls served by the new process", func() bool { return moved.Load() > 100 })
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%d calls, %d after the old process exited; none failed", ok.Load(), moved.Load())
 	if strings.Contains(log.String(), "redial failed") {
 		t.Fatalf("a redial failed during the restart:\n%s", log.String())

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp"
@@ -83,4 +84,32 @@ func code(err error) tp.Code {
 		st = s
 	}
 	return st.Code()
+}
+
+// callers runs call in n goroutines, over and over, until call returns
+// false or the returned stop is called; stop waits for them.
+func callers(n int, call func() bool) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if !call() {
+					return
+				}
+			}
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		wg.Wait()
+	}
 }

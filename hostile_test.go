@@ -1,18 +1,16 @@
 package tp_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand"
 	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"context"
 
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/codec"
@@ -33,29 +31,18 @@ func hostileServer(t *testing.T) (*tp.Peer, string) {
 	addr := serve(t, srv)
 
 	good := dial(t, newPeer(t, tp.PeerConfig{}), addr)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var calls atomic.Int64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var sum int
-			if err := good.Call(context.Background(), "/math/add", []int{1, 2}, &sum).Err(); err != nil || sum != 3 {
-				t.Errorf("the well-behaved client failed: %d, %v", sum, err)
-				return
-			}
-			calls.Add(1)
+	stop := callers(1, func() bool {
+		var sum int
+		if err := good.Call(context.Background(), "/math/add", []int{1, 2}, &sum).Err(); err != nil || sum != 3 {
+			t.Errorf("the well-behaved client failed: %d, %v", sum, err)
+			return false
 		}
-	}()
+		calls.Add(1)
+		return true
+	})
 	t.Cleanup(func() {
-		close(stop)
-		wg.Wait()
+		stop()
 		if calls.Load() == 0 {
 			t.Error("the well-behaved client made no call")
 		}
