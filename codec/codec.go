@@ -55,6 +55,7 @@ type UnsupportedTypeError struct {
 	Want  string       // what the codec accepts
 }
 
+// Error says which codec could not handle which type, and what it takes.
 func (e *UnsupportedTypeError) Error() string {
 	t := "nil"
 	if e.Type != nil {
