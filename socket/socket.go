@@ -47,7 +47,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// FrameTimeout bounds how long a frame may take to arrive once its first
 	// byte has, so a peer dripping bytes cannot hold a reader forever.
-	// 0 means DefaultFrameTimeout; negative means no bound.
+	// 0 means DefaultFrameTimeout; negative means no bound. Frames in tp's
+	// envelope (see AppendFrame) that are already whole in the buffer skip
+	// the timer; a proto with framing of its own pays a deadline update
+	// per frame.
 	FrameTimeout time.Duration
 	// ReadBuffer is the size of the buffered reader. 0 means
 	// DefaultReadBuffer.
