@@ -75,17 +75,6 @@ func pair(t testing.TB, srvCfg, cliCfg tp.PeerConfig, route func(srv *tp.Peer)) 
 	return srv, cli, dial(t, cli, addr)
 }
 
-func code(err error) tp.Code {
-	var st *tp.Status
-	if err == nil {
-		return tp.CodeOK
-	}
-	if s, ok := err.(*tp.Status); ok {
-		st = s
-	}
-	return st.Code()
-}
-
 // callers runs call in n goroutines, over and over, until call returns
 // false or the returned stop is called; stop waits for them.
 func callers(n int, call func() bool) (stop func()) {

@@ -2,7 +2,6 @@ package tp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -180,19 +179,15 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 		return ctx, NewStatus(CodeOverloaded, fmt.Sprintf("session has %d calls waiting, its limit; raise PeerConfig.MaxPendingCalls or call less at once", max), nil)
 	}
 	if !s.pending.add(c) {
-		if st := s.endStatus(); st != nil {
-			return ctx, st
-		}
-		return ctx, NewStatus(CodeConnClosed, "connection closed before the call was sent", nil)
+		return ctx, s.endStatus(NewStatus(CodeConnClosed, "connection closed before the call was sent", nil))
 	}
 	if err := sock.WriteMessage(m); err != nil {
 		if s.pending.take(c.seq) == c {
-			if st := s.endStatus(); st != nil {
-				return ctx, st
-			}
-			var st *Status
-			c.unsent = errors.As(err, &st) && st == socket.ErrClosed // it never left: safe to send again
-			return ctx, status.From(err, CodeWriteFailed, "cannot send the call")
+			st := s.endStatus(status.From(err, CodeWriteFailed, "cannot send the call"))
+			// A call the closed socket never took never left: safe to send
+			// again, unless the peer ended the session on purpose.
+			c.unsent = st == socket.ErrClosed
+			return ctx, st
 		}
 		return ctx, nil // the connection's end already completed it
 	}
@@ -239,10 +234,7 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 		return st
 	}
 	if err := sock.WriteMessage(m); err != nil {
-		if st := s.endStatus(); st != nil {
-			return st
-		}
-		return status.From(err, CodeWriteFailed, "cannot send the push")
+		return s.endStatus(status.From(err, CodeWriteFailed, "cannot send the push"))
 	}
 	if p.cfg.PrintDetail {
 		p.logMessage("send", s, m, arg)

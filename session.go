@@ -122,10 +122,7 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 		case stateActive:
 			return s.sock.Load(), nil
 		case stateClosed:
-			if st := s.endStatus(); st != nil {
-				return nil, st
-			}
-			return nil, errSessionClosed
+			return nil, s.endStatus(errSessionClosed)
 		}
 		select {
 		case <-up:
@@ -135,11 +132,16 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 	}
 }
 
-// endStatus is the reason the peer gave for ending the session, or nil.
-func (s *Session) endStatus() *Status {
+// endStatus is the reason the peer gave for ending the session, or
+// otherwise when it gave none: callers of a session the peer ended learn
+// its word rather than a bare "closed".
+func (s *Session) endStatus(otherwise *Status) *Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ended
+	if s.ended != nil {
+		return s.ended
+	}
+	return otherwise
 }
 
 var errSessionClosed = status.New(CodeConnClosed, "session is closed", nil)
