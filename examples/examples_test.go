@@ -23,7 +23,7 @@ func TestExamplesRun(t *testing.T) {
 		{"subroute", "unknown: nothing serves /v3/anything"},
 		{"meta", `client: reply "hi", handled-by=server-1`},
 		{"wire", `got REPLY seq=1: "hello, world (lang en)"`},
-		{"restart", "2 processes served 400 calls across the restart; none failed"},
+		{"restart", "2 processes served the calls across the restart; none failed"},
 	}
 	bin := t.TempDir()
 	for _, tt := range tests {

@@ -128,5 +128,8 @@ func client() {
 	if p, err := os.FindProcess(next); err == nil {
 		p.Signal(syscall.SIGTERM) // the successor closes gracefully too
 	}
-	fmt.Printf("%d processes served %d calls across the restart; none failed\n", len(served), served[first.Process.Pid]+served[next])
+	// How many calls the first process takes after SIGHUP depends on timing,
+	// so the counts follow the stable part of the line.
+	fmt.Printf("%d processes served the calls across the restart; none failed (first %d, successor %d)\n",
+		len(served), served[first.Process.Pid], served[next])
 }
