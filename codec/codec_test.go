@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp/codec"
@@ -145,8 +146,12 @@ func (f fake) Name() string                            { return f.name }
 func (fake) Marshal(dst []byte, _ any) ([]byte, error) { return dst, nil }
 func (fake) Unmarshal([]byte, any) error               { return nil }
 
+// registerFakeY registers once: the registry is global, and -count may run
+// TestRegister again in the same process.
+var registerFakeY = sync.OnceFunc(func() { codec.Register(fake{'Y', "fake-y"}) })
+
 func TestRegister(t *testing.T) {
-	codec.Register(fake{'Y', "fake-y"})
+	registerFakeY()
 	if c, err := codec.ByName("fake-y"); err != nil || c.ID() != 'Y' {
 		t.Fatalf("registered codec not found: %v", err)
 	}
