@@ -27,6 +27,7 @@ type CallCmd struct {
 	replied       bool               // the outcome came from the remote's reply
 	unsent        bool               // the socket was closed before the call was written
 	cancel        context.CancelFunc // ends the call's own deadline, if it has one
+	ctx           context.Context    // the caller's, for hooks
 	start         time.Time
 	cost          time.Duration
 }
@@ -80,6 +81,23 @@ func (c *CallCmd) Input() *socket.Message { return c.input }
 // Body is the result value, for read hooks.
 func (c *CallCmd) Body() any { return c.result }
 
+// Context is the context the call was made with (bounded by its deadline),
+// for hooks.
+func (c *CallCmd) Context() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
+}
+
+// SetContext does nothing: it is there for read hooks, and a reply has no
+// handler whose context it could set.
+func (c *CallCmd) SetContext(context.Context) {}
+
+// StartTime is when the call was made; zero unless PeerConfig.CountTime
+// (or an option implying it) is set.
+func (c *CallCmd) StartTime() time.Time { return c.start }
+
 // decodeReply runs the reply's hooks, decodes its body into the result and
 // takes its status and meta. It releases the reply.
 func (c *CallCmd) decodeReply() {
@@ -127,18 +145,21 @@ func (c *CallCmd) complete(st *Status) {
 	}
 }
 
-// record releases the call's deadline and measures its cost.
+// record releases the call's deadline, measures its cost and runs the
+// CallDone hooks: it runs once per call, on every path to its outcome.
 func (c *CallCmd) record() {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	if c.start.IsZero() {
-		return
-	}
-	c.cost = time.Since(c.start)
 	p := c.sess.peer
-	if t := p.cfg.SlowCallThreshold; t > 0 && c.cost > t {
-		p.logger.Warn("slow call", "service_method", c.serviceMethod, "seq", c.seq, "cost", c.cost, "session", c.sess.ID(), "status", c.stat)
+	if !c.start.IsZero() {
+		c.cost = time.Since(c.start)
+		if t := p.cfg.SlowCallThreshold; t > 0 && c.cost > t {
+			p.logger.Warn("slow call", "service_method", c.serviceMethod, "seq", c.seq, "cost", c.cost, "session", c.sess.ID(), "status", c.stat)
+		}
+	}
+	for _, h := range p.plugins.callDone {
+		h.CallDone(c)
 	}
 }
 

@@ -142,6 +142,13 @@ func (c *handlerCtx) Output() *socket.Message    { return c.output }
 func (c *handlerCtx) InputBodyCodec() byte       { return c.input.BodyCodec }
 func (c *handlerCtx) InputBody() []byte          { return c.input.Payload }
 
+func (c *handlerCtx) StartTime() time.Time { return c.start }
+
+func (c *handlerCtx) SetContext(ctx context.Context) {
+	c.Context() // so its cancel, if any, is kept for release
+	c.ctx = ctx
+}
+
 func (c *handlerCtx) Body() any {
 	if !c.arg.IsValid() {
 		return nil

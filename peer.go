@@ -286,10 +286,13 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 	if dialAddr != "" {
 		st = p.postDial(s, false)
 	} else {
+		s.handshaking.Store(true)
 		st = run(p.plugins.postAccept, PostAcceptPlugin.PostAccept, s)
+		s.handshaking.Store(false)
 	}
 	if st != nil {
-		s.Close()
+		s.closeWith(st) // the peer learns why
+		s.disconnected()
 		return nil, st
 	}
 	p.mu.Lock()
@@ -306,6 +309,7 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		} else {
 			s.Close()
 		}
+		s.disconnected()
 		return nil, st
 	}
 	p.loops.Add(2) // the hello and serve goroutines below
@@ -326,6 +330,8 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 }
 
 func (p *Peer) postDial(s *Session, redial bool) *Status {
+	s.handshaking.Store(true)
+	defer s.handshaking.Store(false)
 	for _, h := range p.plugins.postDial {
 		if st := h.PostDial(s, redial); st != nil {
 			return st
@@ -339,6 +345,10 @@ func (p *Peer) Session(id string) (*Session, bool) { return p.hub.get(id) }
 
 // RangeSession calls fn for each session until fn returns false.
 func (p *Peer) RangeSession(fn func(*Session) bool) { p.hub.each(fn) }
+
+// PoolUsage returns how many handlers run now, and how many may run at
+// once (PeerConfig.PoolSize).
+func (p *Peer) PoolUsage() (running, size int) { return p.pool.Running(), p.pool.Cap() }
 
 // CountSession returns the number of sessions.
 func (p *Peer) CountSession() int { return p.hub.count() }

@@ -1,8 +1,10 @@
 package tp
 
 import (
+	"context"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
 )
@@ -42,16 +44,29 @@ type (
 // Session stages.
 type (
 	// PostDialPlugin runs after a dial, and after each redial, before the
-	// session serves anything. A status closes the session.
+	// session serves anything; it may talk to the peer first with
+	// Session.WriteHandshake and ReadHandshake. A status closes the session
+	// (a redial tries again), and the peer is told why.
 	PostDialPlugin interface {
 		PostDial(sess *Session, redial bool) *Status
 	}
 	// PostAcceptPlugin runs after a connection is accepted or handed to
-	// ServeConn, before the session serves anything. A status closes it.
+	// ServeConn, before the session serves anything; it may talk to the
+	// peer first with Session.WriteHandshake and ReadHandshake. A status
+	// closes the session, and the peer is told why.
 	PostAcceptPlugin interface {
 		PostAccept(*Session) *Status
 	}
-	// PostDisconnectPlugin runs once a session has closed for good.
+	// CallDonePlugin runs once for every call made, when its outcome is
+	// known, whatever it is: a reply, a deadline, a cancel, a broken
+	// connection, a refusal before sending. Use it, not the reply hooks,
+	// to end what PreWriteCall began.
+	CallDonePlugin interface {
+		CallDone(*CallCmd)
+	}
+	// PostDisconnectPlugin runs once a session has closed for good, or
+	// was refused: once for every session the PostDial or PostAccept hooks
+	// saw, so plugins can pair the two.
 	PostDisconnectPlugin interface {
 		PostDisconnect(*Session)
 	}
@@ -62,6 +77,13 @@ type (
 type WriteCtx interface {
 	Session() *Session
 	Output() *socket.Message
+	// Context is the context of the send: the caller's for a CALL or PUSH,
+	// the handler's for a REPLY.
+	Context() context.Context
+	// StartTime is when this end began the message's exchange: when Call
+	// was made, or when the CALL being replied to was read. It is zero
+	// unless PeerConfig.CountTime (or an option implying it) is set.
+	StartTime() time.Time
 }
 
 // ReadCtx is what read hooks see of a message coming in.
@@ -73,6 +95,15 @@ type ReadCtx interface {
 	// Body is the value the body decodes into: the handler's argument or
 	// the call's result; nil before it is known.
 	Body() any
+	// Context is the handler's context for a CALL or PUSH, the caller's
+	// for a REPLY.
+	Context() context.Context
+	// SetContext replaces the context the handler of a CALL or PUSH sees;
+	// ctx must derive from Context. Tracing plugins carry spans this way.
+	// It has no effect on a REPLY.
+	SetContext(ctx context.Context)
+	// StartTime is as WriteCtx's.
+	StartTime() time.Time
 }
 
 // Write stages.
@@ -148,6 +179,7 @@ type plugins struct {
 	postDial       []PostDialPlugin
 	postAccept     []PostAcceptPlugin
 	postDisconnect []PostDisconnectPlugin
+	callDone       []CallDonePlugin
 
 	preWriteCall   []PreWriteCallPlugin
 	postWriteCall  []PostWriteCallPlugin
@@ -186,6 +218,7 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 		add(&n.postDial, p)
 		add(&n.postAccept, p)
 		add(&n.postDisconnect, p)
+		add(&n.callDone, p)
 		add(&n.preWriteCall, p)
 		add(&n.postWriteCall, p)
 		add(&n.preWriteReply, p)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seed-a9a850dd/tp"
 )
@@ -45,6 +46,7 @@ func (r *recorder) PostListen(net.Addr) *tp.Status            { return r.hit("Po
 func (r *recorder) PostDial(*tp.Session, bool) *tp.Status     { return r.hit("PostDial") }
 func (r *recorder) PostAccept(*tp.Session) *tp.Status         { return r.hit("PostAccept") }
 func (r *recorder) PostDisconnect(*tp.Session)                { r.hit("PostDisconnect") }
+func (r *recorder) CallDone(*tp.CallCmd)                      { r.hit("CallDone") }
 func (r *recorder) PreWriteCall(tp.WriteCtx) *tp.Status       { return r.hit("PreWriteCall") }
 func (r *recorder) PostWriteCall(tp.WriteCtx) *tp.Status      { return r.hit("PostWriteCall") }
 func (r *recorder) PreWriteReply(tp.WriteCtx) *tp.Status      { return r.hit("PreWriteReply") }
@@ -94,7 +96,7 @@ func TestEveryHookRuns(t *testing.T) {
 			"PostReadCallHeader", "PreReadCallBody", "PostReadCallBody", "PreWriteReply", "PostWriteReply",
 			"PostReadPushHeader", "PreReadPushBody", "PostReadPushBody", "PostDisconnect"},
 		cliRec: {"PreNewPeer", "PostNewPeer", "PostDial", "PreWriteCall", "PostWriteCall", "PreReadHeader",
-			"PostReadReplyHeader", "PreReadReplyBody", "PostReadReplyBody", "PreWritePush", "PostWritePush", "PostDisconnect"},
+			"PostReadReplyHeader", "PreReadReplyBody", "PostReadReplyBody", "CallDone", "PreWritePush", "PostWritePush", "PostDisconnect"},
 	}
 	for rec, hooks := range want {
 		seen := rec.hooks()
@@ -119,7 +121,7 @@ func TestHookAborts(t *testing.T) {
 		{"PreWriteCall", false, tp.CodeUnauthorized},
 		{"PostReadReplyHeader", false, tp.CodeUnauthorized},
 		{"PostReadReplyBody", false, tp.CodeUnauthorized},
-		{"PostAccept", true, tp.CodeConnClosed},
+		{"PostAccept", true, tp.CodeUnauthorized}, // the refusal notice tells the dialer why
 	}
 	for _, tt := range tests {
 		t.Run(tt.deny, func(t *testing.T) {
@@ -174,5 +176,44 @@ func TestSubRoutePlugins(t *testing.T) {
 	}
 	if st := sess.Call(context.Background(), "/admin/ping", 1, &n).Status(); st.Code() != tp.CodeUnauthorized {
 		t.Fatalf("guarded route: %v", st)
+	}
+}
+
+// doneCounter counts CallDone per outcome code.
+type doneCounter struct {
+	mu    sync.Mutex
+	codes []tp.Code
+}
+
+func (d *doneCounter) Name() string { return "done-counter" }
+func (d *doneCounter) CallDone(c *tp.CallCmd) {
+	d.mu.Lock()
+	d.codes = append(d.codes, c.Status().Code())
+	d.mu.Unlock()
+}
+
+// CallDone runs once per call on every path to its outcome, so plugins can
+// end what PreWriteCall began.
+func TestCallDoneOnEveryOutcome(t *testing.T) {
+	done := &doneCounter{}
+	srv := newPeer(t, tp.PeerConfig{})
+	srv.RouteCallFunc(Ping)
+	srv.RouteCallFunc(Sleepy)
+	sess := dial(t, newPeer(t, tp.PeerConfig{}, done), serve(t, srv))
+	var n int
+	sess.Call(context.Background(), "/ping", 1, &n)
+	sess.Call(context.Background(), "/nowhere", 1, &n)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	sess.Call(ctx, "/sleepy", 200, nil)
+	cancel()
+	async := sess.AsyncCall(context.Background(), "/ping", 1, &n, nil)
+	<-async.Done()
+	sess.Close()
+	sess.Call(context.Background(), "/ping", 1, &n)
+	want := []tp.Code{tp.CodeOK, tp.CodeNotFound, tp.CodeTimeout, tp.CodeOK, tp.CodeConnClosed}
+	done.mu.Lock()
+	defer done.mu.Unlock()
+	if !slices.Equal(done.codes, want) {
+		t.Fatalf("CallDone saw %v, want %v", done.codes, want)
 	}
 }

@@ -103,26 +103,29 @@ func (s *Session) call(ctx context.Context, serviceMethod string, arg, result an
 func (s *Session) AsyncCall(ctx context.Context, serviceMethod string, arg, result any, done chan<- *CallCmd, settings ...MessageSetting) *CallCmd {
 	c := s.newCall(serviceMethod, result)
 	c.asyncDone = done
-	ctx, st := s.send(ctx, c, arg, settings)
-	if st != nil {
+	if _, st := s.send(ctx, c, arg, settings); st != nil {
 		c.complete(st)
-		return c
-	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() {
-			if s.pending.take(c.seq) == c {
-				c.complete(ctxStatus(ctx, "waiting for the reply"))
-			}
-		})
-		prev := c.cancel
-		c.cancel = func() {
-			stop()
-			if prev != nil {
-				prev()
-			}
-		}
 	}
 	return c
+}
+
+// endOnDone makes an async call end when ctx does.
+func (s *Session) endOnDone(ctx context.Context, c *CallCmd) {
+	if ctx.Done() == nil {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if s.pending.take(c.seq) == c {
+			c.complete(ctxStatus(ctx, "waiting for the reply"))
+		}
+	})
+	prev := c.cancel
+	c.cancel = func() {
+		stop()
+		if prev != nil {
+			prev()
+		}
+	}
 }
 
 func (s *Session) newCall(serviceMethod string, result any) *CallCmd {
@@ -153,6 +156,7 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if p.cfg.countTime {
 		c.start = time.Now()
 	}
+	c.ctx = ctx
 	if p.closing.Load() {
 		return ctx, errPeerClosing
 	}
@@ -160,6 +164,7 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if d, ok := ctx.Deadline(); !m.Deadline.IsZero() && (!ok || m.Deadline.Before(d)) {
 		ctx, c.cancel = context.WithDeadline(ctx, m.Deadline)
 	}
+	c.ctx = ctx
 	sock, st := s.socket(ctx)
 	if st != nil {
 		socket.ReleaseMessage(m)
@@ -178,8 +183,19 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if max := p.cfg.MaxPendingCalls; max > 0 && s.pending.n.Load() >= int64(max) {
 		return ctx, NewStatus(CodeOverloaded, fmt.Sprintf("session has %d calls waiting, its limit; raise PeerConfig.MaxPendingCalls or call less at once", max), nil)
 	}
+	if !c.sync {
+		// Before the add: what ends the call can only take it once it is
+		// added, and by then c.cancel is set.
+		s.endOnDone(ctx, c)
+	}
 	if !s.pending.add(c) {
 		return ctx, s.endStatus(NewStatus(CodeConnClosed, "connection closed before the call was sent", nil))
+	}
+	if !c.sync && ctx.Err() != nil { // ended before the add, so the AfterFunc found nothing
+		if s.pending.take(c.seq) == c {
+			return ctx, ctxStatus(ctx, "sending the call")
+		}
+		return ctx, nil
 	}
 	if err := sock.WriteMessage(m); err != nil {
 		if s.pending.take(c.seq) == c {
@@ -206,10 +222,13 @@ var errPeerClosing = status.New(CodeShuttingDown, "peer is shutting down", nil)
 type pushCtx struct {
 	sess *Session
 	m    *socket.Message
+	ctx  context.Context
 }
 
-func (c *pushCtx) Session() *Session       { return c.sess }
-func (c *pushCtx) Output() *socket.Message { return c.m }
+func (c *pushCtx) Session() *Session        { return c.sess }
+func (c *pushCtx) Output() *socket.Message  { return c.m }
+func (c *pushCtx) Context() context.Context { return c.ctx }
+func (c *pushCtx) StartTime() time.Time     { return time.Time{} }
 
 // Push sends serviceMethod a one-way message carrying arg. It returns once
 // the message is handed to the connection; nothing comes back. While a
@@ -228,7 +247,7 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 	m.Seq = s.seq.Add(1)
 	var wc WriteCtx
 	if len(p.plugins.preWritePush) > 0 || len(p.plugins.postWritePush) > 0 {
-		wc = &pushCtx{s, m}
+		wc = &pushCtx{s, m, ctx}
 	}
 	if st := run(p.plugins.preWritePush, PreWritePushPlugin.PreWritePush, wc); st != nil {
 		return st

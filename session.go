@@ -38,12 +38,13 @@ type Session struct {
 	state sessionState
 	ended *Status // why the session closed, when the peer said
 
-	draining  atomic.Bool   // we move off this connection once its calls are done
-	answered  chan struct{} // closed when the peer answers our shutdown notice
-	moving    atomic.Bool   // its answer: it will leave this connection itself
-	answerOne sync.Once
-	up        chan struct{} // closed while connected; a new one during a redial
-	age       *time.Timer
+	handshaking atomic.Bool   // PostDial or PostAccept hooks run: see ReadHandshake
+	draining    atomic.Bool   // we move off this connection once its calls are done
+	answered    chan struct{} // closed when the peer answers our shutdown notice
+	moving      atomic.Bool   // its answer: it will leave this connection itself
+	answerOne   sync.Once
+	up          chan struct{} // closed while connected; a new one during a redial
+	age         *time.Timer
 }
 
 type sessionState int
@@ -372,12 +373,13 @@ func (s *Session) redial(cause *Status) bool {
 			continue
 		}
 		s.sock.Store(sock)
-		s.hello()
 		if st := p.postDial(s, true); st != nil {
 			p.logger.Warn("a plugin refused the redialed session", "session", s.ID(), "status", st)
+			s.notify(st)
 			sock.Close()
 			continue
 		}
+		s.hello()
 		s.pending.reopen()
 		s.draining.Store(false)
 		s.mu.Lock()
@@ -403,7 +405,64 @@ func (s *Session) finish() {
 		s.age.Stop()
 	}
 	s.peer.hub.remove(s)
+	s.disconnected()
+}
+
+// disconnected runs the PostDisconnect hooks: once for every session the
+// PostDial or PostAccept hooks saw, served or refused.
+func (s *Session) disconnected() {
 	for _, h := range s.peer.plugins.postDisconnect {
 		h.PostDisconnect(s)
 	}
 }
+
+// WriteHandshake writes m straight to the connection. It is for PostDial
+// and PostAccept hooks, which run before the session serves and may talk
+// to the peer first: an auth or key exchange, say. Elsewhere it fails with
+// CodeFailedPrecondition.
+func (s *Session) WriteHandshake(m *socket.Message) *Status {
+	if !s.handshaking.Load() {
+		return errNotHandshaking
+	}
+	if err := s.sock.Load().WriteMessage(m); err != nil {
+		return status.From(err, CodeWriteFailed, "cannot write the handshake")
+	}
+	return nil
+}
+
+// ReadHandshake reads the next message straight off the connection into
+// m, waiting up to timeout (0: no limit), for PostDial and PostAccept hooks
+// like WriteHandshake. The peer's hello is skipped, and a close notice
+// comes back as the status the peer gave. Once the session serves, its
+// read goroutine owns the reads, and ReadHandshake fails with
+// CodeFailedPrecondition.
+func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Status {
+	if !s.handshaking.Load() {
+		return errNotHandshaking
+	}
+	sock := s.sock.Load()
+	if timeout > 0 {
+		sock.SetReadDeadline(time.Now().Add(timeout))
+		defer sock.SetReadDeadline(time.Time{})
+	}
+	for {
+		m.Reset()
+		if err := sock.ReadMessage(m); err != nil {
+			st := status.From(err, CodeConnClosed, "connection closed during the handshake")
+			if st.Code() == CodeTimeout {
+				return NewStatus(CodeTimeout, "the peer did not answer the handshake in time", err)
+			}
+			return st
+		}
+		if m.Type != socket.TypePush || m.ServiceMethod != "" {
+			return nil
+		}
+		if m.Status != nil && m.Status.Code() != CodeShuttingDown {
+			return m.Status // the peer ended the session, and said why
+		}
+		// A hello, or a shutdown notice, which the read loop cannot miss:
+		// the peer closes, and the session redials or ends.
+	}
+}
+
+var errNotHandshaking = status.New(CodeFailedPrecondition, "the session serves: handshake reads and writes belong to PostDial and PostAccept hooks", nil)

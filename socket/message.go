@@ -150,11 +150,23 @@ func (m *Message) Reset() {
 	*m = Message{Meta: meta, XferPipe: pipe}
 }
 
+// RawBody is a body kept encoded, in any codec: what a proxy forwards. As
+// a Message's Body it is written as its Bytes (set the message's BodyCodec
+// to its Codec), and UnmarshalBody into a *RawBody copies the payload and
+// the codec id rather than decoding.
+type RawBody struct {
+	Codec byte
+	Bytes []byte
+}
+
 // MarshalBody appends the encoded body to dst: Body through the body codec,
 // or Payload as it is when Body is nil.
 func (m *Message) MarshalBody(dst []byte) ([]byte, error) {
-	if m.Body == nil {
+	switch b := m.Body.(type) {
+	case nil:
 		return append(dst, m.Payload...), nil
+	case *RawBody:
+		return append(dst, b.Bytes...), nil
 	}
 	c, err := codec.ByID(m.BodyCodec)
 	if err != nil {
@@ -171,6 +183,10 @@ func (m *Message) MarshalBody(dst []byte) ([]byte, error) {
 // payload leaves v untouched. Errors are *status.Status values: Unsupported
 // for an unknown codec, BadMessage for a body that does not decode into v.
 func (m *Message) UnmarshalBody(v any) error {
+	if r, ok := v.(*RawBody); ok {
+		r.Codec, r.Bytes = m.BodyCodec, append(r.Bytes[:0], m.Payload...)
+		return nil
+	}
 	if len(m.Payload) == 0 {
 		return nil
 	}
