@@ -1,0 +1,133 @@
+// Package auth makes a session's first message a credential, checked
+// before anything else is served.
+//
+// The dialing side adds a Bearer, the accepting side a Checker:
+//
+//	cli := tp.NewPeer(tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
+//	srv := tp.NewPeer(tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) *tp.Status {
+//		if credential != token {
+//			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
+//		}
+//		return nil
+//	}))
+//
+// The exchange happens in the PostDial and PostAccept hooks, before either
+// session serves: the Bearer sends a CALL to ServiceMethod carrying the
+// credential, the Checker answers it. A refused session closes at both
+// ends; Dial (or a call, for a client without a Bearer) returns the
+// Checker's status. A redialing session authenticates again.
+//
+// Order matters where several plugins talk during the handshake (auth and
+// secure, say): add them in the same order at both ends.
+package auth
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/socket"
+)
+
+// ServiceMethod names the credential CALL on the wire.
+const ServiceMethod = "/auth"
+
+// DefaultTimeout bounds the exchange when a plugin's Timeout is 0.
+const DefaultTimeout = 10 * time.Second
+
+// Bearer sends a credential on every dial and redial.
+type Bearer struct {
+	credential func(*tp.Session) string
+	// Timeout bounds the wait for the Checker's answer; 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
+}
+
+// NewBearer returns the dialing side's plugin: credential gives what to
+// send, per session.
+func NewBearer(credential func(*tp.Session) string) *Bearer {
+	return &Bearer{credential: credential}
+}
+
+// Name implements tp.Plugin.
+func (b *Bearer) Name() string { return "auth-bearer" }
+
+// PostDial sends the credential and waits for the answer.
+func (b *Bearer) PostDial(s *tp.Session, _ bool) *tp.Status {
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	m.Type, m.ServiceMethod, m.BodyCodec = socket.TypeCall, ServiceMethod, codec.PlainID
+	m.Payload = []byte(b.credential(s))
+	if st := s.WriteHandshake(m); st != nil {
+		return st
+	}
+	if st := s.ReadHandshake(m, timeout(b.Timeout)); st != nil {
+		return st
+	}
+	switch {
+	case m.Type != socket.TypeReply || m.ServiceMethod != ServiceMethod:
+		return tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("auth: the peer answered the credential with a %s to %q", m.Type, m.ServiceMethod), nil)
+	case m.Status.Code() == tp.CodeNotFound:
+		return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the peer does not check credentials; add auth.NewChecker to it", m.Status)
+	case m.Status != nil:
+		return m.Status
+	}
+	return nil
+}
+
+// Checker verifies the credential of every accepted session.
+type Checker struct {
+	check func(*tp.Session, string) *tp.Status
+	// Timeout bounds the wait for the credential; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// NewChecker returns the accepting side's plugin: check returns nil to
+// accept the credential, or the status to refuse the session with
+// (CodeUnauthorized, typically). check may keep what it learns, such as the
+// user, in the session's Swap.
+func NewChecker(check func(sess *tp.Session, credential string) *tp.Status) *Checker {
+	return &Checker{check: check}
+}
+
+// Name implements tp.Plugin.
+func (c *Checker) Name() string { return "auth-checker" }
+
+// PostAccept reads the credential, checks it and answers.
+func (c *Checker) PostAccept(s *tp.Session) *tp.Status {
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	if st := s.ReadHandshake(m, timeout(c.Timeout)); st != nil {
+		return st
+	}
+	var st *tp.Status
+	if m.Type != socket.TypeCall || m.ServiceMethod != ServiceMethod {
+		st = tp.NewStatus(tp.CodeUnauthorized, fmt.Sprintf("auth: %s %q came before a credential; add auth.NewBearer to the dialing peer", m.Type, m.ServiceMethod), nil)
+	} else {
+		var credential string
+		if err := m.UnmarshalBody(&credential); err != nil {
+			st = tp.NewStatus(tp.CodeUnauthorized, "auth: the credential does not decode", err)
+		} else {
+			st = c.check(s, credential)
+		}
+	}
+	if m.Type == socket.TypeCall { // answer it, so the caller learns the verdict
+		m.Type, m.Status, m.Payload, m.BodyCodec = socket.TypeReply, st, nil, 0
+		m.Meta.Reset()
+		if wst := s.WriteHandshake(m); wst != nil && st == nil {
+			return wst
+		}
+	}
+	if st != nil {
+		s.Peer().Logger().Warn("auth: refused a session", "remote", s.RemoteAddr().String(), "status", st)
+	}
+	return st
+}
+
+func timeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}

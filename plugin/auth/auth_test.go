@@ -1,0 +1,124 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/auth"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+var served atomic.Int64
+
+func Echo(ctx tp.CallCtx, arg *string) (string, *tp.Status) {
+	served.Add(1)
+	return *arg, nil
+}
+
+const token = "s3cret"
+
+// server returns the address of a peer that checks the token, and counts
+// the checks.
+func server(t *testing.T, checks *atomic.Int64) (*tp.Peer, string) {
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) *tp.Status {
+		checks.Add(1)
+		if credential != token {
+			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
+		}
+		s.Swap().Store("user", "alice")
+		return nil
+	}))
+	srv.RouteCallFunc(Echo)
+	return srv, tptest.Serve(t, srv)
+}
+
+func TestAuth(t *testing.T) {
+	var checks atomic.Int64
+	srv, addr := server(t, &checks)
+
+	t.Run("accepted", func(t *testing.T) {
+		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
+		sess := tptest.Dial(t, cli, addr)
+		var out string
+		if err := sess.Call(context.Background(), "/echo", "hi", &out).Err(); err != nil || out != "hi" {
+			t.Fatalf("call after auth: %q %v", out, err)
+		}
+		user := ""
+		srv.RangeSession(func(s *tp.Session) bool {
+			v, _ := s.Swap().Load("user")
+			user, _ = v.(string)
+			return false
+		})
+		if user != "alice" {
+			t.Fatalf("the checker's note in the swap: %q", user)
+		}
+	})
+
+	t.Run("wrong credential", func(t *testing.T) {
+		before := served.Load()
+		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return "guess" }))
+		_, st := cli.Dial(addr)
+		if st.Code() != tp.CodeUnauthorized || !strings.Contains(st.Msg(), "unknown token") {
+			t.Fatalf("Dial with a wrong credential: %v", st)
+		}
+		if cli.CountSession() != 0 {
+			t.Fatal("the refused session is still held")
+		}
+		if served.Load() != before {
+			t.Fatal("a handler ran for a refused session")
+		}
+	})
+
+	t.Run("no bearer", func(t *testing.T) {
+		before := served.Load()
+		cli := tptest.NewPeer(t, tp.PeerConfig{})
+		sess := tptest.Dial(t, cli, addr) // the dial itself sends nothing to check
+		st := sess.Call(context.Background(), "/echo", "hi", nil).Status()
+		if st.Code() != tp.CodeUnauthorized || !strings.Contains(st.Msg(), "before a credential") {
+			t.Fatalf("call without a credential: %v", st)
+		}
+		if served.Load() != before {
+			t.Fatal("the handler ran before any credential")
+		}
+		tptest.WaitFor(t, "the session to close", func() bool { return !sess.Health() })
+	})
+
+	t.Run("no checker", func(t *testing.T) {
+		plain := tptest.NewPeer(t, tp.PeerConfig{})
+		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
+		_, st := cli.Dial(tptest.Serve(t, plain))
+		if st.Code() != tp.CodeFailedPrecondition || !strings.Contains(st.Msg(), "NewChecker") {
+			t.Fatalf("dial to a peer without a checker: %v", st)
+		}
+	})
+
+	t.Run("silent dialer", func(t *testing.T) {
+		srv := tptest.NewPeer(t, tp.PeerConfig{HandshakeTimeout: -1}, &auth.Checker{Timeout: 50 * time.Millisecond})
+		cli := tptest.NewPeer(t, tp.PeerConfig{})
+		sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
+		tptest.WaitFor(t, "the unauthenticated session to close", func() bool { return !sess.Health() })
+	})
+}
+
+// A redial authenticates again.
+func TestAuthOnRedial(t *testing.T) {
+	var checks atomic.Int64
+	srv, addr := server(t, &checks)
+	cli := tptest.NewPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 5 * time.Millisecond},
+		auth.NewBearer(func(*tp.Session) string { return token }))
+	sess := tptest.Dial(t, cli, addr)
+	srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
+	tptest.WaitFor(t, "a second check", func() bool { return checks.Load() == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sess.Call(ctx, "/echo", "again", nil).Err(); err != nil {
+		t.Fatalf("call after the redial: %v", err)
+	}
+}
