@@ -1,0 +1,113 @@
+package binder_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/binder"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+type Signup struct {
+	Name  string `validate:"required,min=3"`
+	Age   int    `validate:"gte=18"`
+	Email string `validate:"omitempty,email"`
+	Lang  string `bind:"meta:lang" validate:"omitempty,oneof=en de"`
+	Tries int    `bind:"meta:tries"`
+	User  string `bind:"swap:user" validate:"required"`
+}
+
+var calls atomic.Int64
+
+func Join(ctx tp.CallCtx, s *Signup) (Signup, *tp.Status) {
+	calls.Add(1)
+	return *s, nil
+}
+
+var pushes = make(chan Signup, 10)
+
+func Note(ctx tp.PushCtx, s *Signup) *tp.Status {
+	pushes <- *s
+	return nil
+}
+
+func TestBinder(t *testing.T) {
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, binder.New())
+	srv.RouteCallFunc(Join)
+	srv.RoutePushFunc(Note)
+	cli := tptest.NewPeer(t, tp.PeerConfig{})
+	sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
+	tptest.WaitFor(t, "the server's session", func() bool { return srv.CountSession() == 1 })
+	srv.RangeSession(func(s *tp.Session) bool { s.Swap().Store("user", "alice"); return true })
+
+	good := Signup{Name: "Bob", Age: 30}
+	tests := []struct {
+		name     string
+		arg      Signup
+		meta     []string
+		wantCode tp.Code
+		wantMsg  string // in the status: the field and the rule
+		check    func(t *testing.T, got Signup)
+	}{
+		{name: "valid, bound from meta and swap", arg: good, meta: []string{"lang", "de", "tries", "3"},
+			check: func(t *testing.T, got Signup) {
+				if got.Lang != "de" || got.Tries != 3 || got.User != "alice" {
+					t.Fatalf("bound values: %+v", got)
+				}
+			}},
+		{name: "required", arg: Signup{Age: 30}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Name breaks rule "required"`},
+		{name: "min", arg: Signup{Name: "Al", Age: 30}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Name breaks rule "min=3"`},
+		{name: "gte", arg: Signup{Name: "Bob", Age: 12}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Age breaks rule "gte=18"`},
+		{name: "email", arg: Signup{Name: "Bob", Age: 30, Email: "nope"}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Email breaks rule "email"`},
+		{name: "rule on a bound value", arg: good, meta: []string{"lang", "fr"}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Lang breaks rule "oneof=en de"`},
+		{name: "meta that does not parse", arg: good, meta: []string{"tries", "many"}, wantCode: tp.CodeInvalidArgument, wantMsg: `meta "tries" for field Tries`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var settings []tp.MessageSetting
+			for i := 0; i < len(tt.meta); i += 2 {
+				settings = append(settings, tp.WithSetMeta(tt.meta[i], tt.meta[i+1]))
+			}
+			before := calls.Load()
+			var got Signup
+			st := sess.Call(context.Background(), "/join", tt.arg, &got, settings...).Status()
+			if st.Code() != tt.wantCode || !strings.Contains(st.Msg(), tt.wantMsg) {
+				t.Fatalf("got %v, want code %v with %q", st, tt.wantCode, tt.wantMsg)
+			}
+			if ran := calls.Load() != before; ran != (tt.wantCode == tp.CodeOK) {
+				t.Fatalf("handler ran: %v", ran)
+			}
+			if tt.check != nil {
+				tt.check(t, got)
+			}
+		})
+	}
+
+	// A push that breaks a rule is dropped; a valid one after it arrives.
+	sess.Push(context.Background(), "/note", Signup{Name: "X"})
+	sess.Push(context.Background(), "/note", good)
+	if got := <-pushes; got.Name != "Bob" || got.User != "alice" {
+		t.Fatalf("first push through: %+v", got)
+	}
+}
+
+func TestBadBindTag(t *testing.T) {
+	type Bad struct {
+		X []int `bind:"meta:x"`
+	}
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, binder.New())
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "meta is text") {
+			t.Fatalf("registration with a bad bind tag: %v", r)
+		}
+	}()
+	srv.RouteCallFunc(BadRoute[Bad])
+}
+
+func BadRoute[T any](tp.CallCtx, *T) (int, *tp.Status) { return 0, nil }
