@@ -1,0 +1,38 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/plugin/proxy"
+)
+
+func Greet(ctx tp.CallCtx, name *string) (string, *tp.Status) { return "hello " + *name, nil }
+
+func listen(p *tp.Peer) string {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go p.Serve(ln)
+	return ln.Addr().String()
+}
+
+func Example() {
+	backend := tp.NewPeer(tp.PeerConfig{})
+	defer backend.Close()
+	backend.RouteCallFunc(Greet)
+
+	// The gateway serves nothing itself: it forwards to the backend.
+	var upstream *tp.Session
+	gateway := tp.NewPeer(tp.PeerConfig{}, proxy.New(func(*proxy.Label) proxy.Forwarder { return upstream }))
+	defer gateway.Close()
+	upstream, _ = gateway.Dial(listen(backend))
+
+	cli := tp.NewPeer(tp.PeerConfig{})
+	defer cli.Close()
+	sess, _ := cli.Dial(listen(gateway))
+	var out string
+	sess.Call(context.Background(), "/greet", "gopher", &out)
+	fmt.Println(out)
+	// Output: hello gopher
+}

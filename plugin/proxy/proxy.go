@@ -1,0 +1,120 @@
+// Package proxy forwards the calls and pushes no route serves to another
+// peer, chosen per message, without decoding their bodies.
+//
+//	backend, _ := gateway.Dial("10.0.0.2:9090")
+//	gateway := tp.NewPeer(cfg, proxy.New(func(*proxy.Label) proxy.Forwarder { return backend }))
+//
+// A forwarded CALL carries the caller's meta, body (in its codec, as is)
+// and deadline; its reply's status, meta and body come back the same way.
+// Each hop adds ViaKey to the meta ("session-id#seq" of the message it got)
+// so a call can be followed across proxies, and sets tp.RealIPKey to the
+// original caller's IP if no earlier hop did. With the tracing plugin on
+// every peer, the hops also form one trace.
+//
+// The plugin sets the peer's unknown-call and unknown-push handlers; routes
+// the peer serves itself are not forwarded.
+package proxy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/socket"
+)
+
+// ViaKey is the meta key of the forwarding chain: one value per hop.
+const ViaKey = "tp-via"
+
+// Forwarder takes a forwarded message; *tp.Session is one.
+type Forwarder interface {
+	Call(ctx context.Context, serviceMethod string, arg, result any, settings ...tp.MessageSetting) *tp.CallCmd
+	Push(ctx context.Context, serviceMethod string, arg any, settings ...tp.MessageSetting) *tp.Status
+}
+
+// Label describes a message to forward, for the route function.
+type Label struct {
+	SessionID     string // the session it came on
+	RealIP        string // the original caller's IP
+	ServiceMethod string
+	IsCall        bool
+}
+
+// Proxy is the plugin.
+type Proxy struct {
+	route func(*Label) Forwarder
+}
+
+var _ tp.PostNewPeerPlugin = (*Proxy)(nil)
+
+// New returns the plugin. route picks where each message goes; nil means
+// nowhere (a CALL is answered with CodeNotFound, a PUSH dropped).
+func New(route func(*Label) Forwarder) *Proxy { return &Proxy{route: route} }
+
+// Name implements tp.Plugin.
+func (p *Proxy) Name() string { return "proxy" }
+
+// PostNewPeer makes the proxy the peer's unknown-call and unknown-push
+// handler.
+func (p *Proxy) PostNewPeer(peer *tp.Peer) *tp.Status {
+	peer.SetUnknownCall(p.call)
+	peer.SetUnknownPush(p.push)
+	return nil
+}
+
+func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, *tp.Status) {
+	fwd, settings, st := p.prepare(ctx, true)
+	if st != nil {
+		return nil, st
+	}
+	var reply socket.RawBody
+	body := &socket.RawBody{Codec: ctx.InputBodyCodec(), Bytes: ctx.InputBody()}
+	cmd := fwd.Call(ctx.Context(), ctx.ServiceMethod(), body, &reply, settings...)
+	cmd.InputMeta().Range(func(k, v string) bool {
+		ctx.AddMeta(k, v)
+		return true
+	})
+	if st := cmd.Status(); st != nil {
+		return nil, st
+	}
+	ctx.SetBodyCodec(reply.Codec)
+	return &reply, nil
+}
+
+func (p *Proxy) push(ctx tp.UnknownPushCtx) *tp.Status {
+	fwd, settings, st := p.prepare(ctx, false)
+	if st != nil {
+		return st
+	}
+	body := &socket.RawBody{Codec: ctx.InputBodyCodec(), Bytes: ctx.InputBody()}
+	return fwd.Push(ctx.Context(), ctx.ServiceMethod(), body, settings...)
+}
+
+// rawBody is what UnknownCallCtx and UnknownPushCtx share.
+type rawBody interface {
+	tp.PushCtx
+	InputBodyCodec() byte
+}
+
+// prepare picks the forwarder and the settings that carry meta, the body
+// codec and the chain.
+func (p *Proxy) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
+	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall}
+	fwd := p.route(label)
+	if fwd == nil {
+		return nil, nil, tp.NewStatus(tp.CodeNotFound, fmt.Sprintf("proxy: nowhere to forward %q", label.ServiceMethod), nil)
+	}
+	in := ctx.InputMeta()
+	settings := make([]tp.MessageSetting, 0, in.Len()+3)
+	in.Range(func(k, v string) bool {
+		settings = append(settings, tp.WithAddMeta(k, v))
+		return true
+	})
+	settings = append(settings,
+		tp.WithBodyCodec(ctx.InputBodyCodec()),
+		tp.WithAddMeta(ViaKey, fmt.Sprintf("%s#%d", label.SessionID, ctx.Seq())))
+	if ctx.PeekMeta(tp.RealIPKey) == "" {
+		settings = append(settings, tp.WithSetMeta(tp.RealIPKey, label.RealIP))
+	}
+	return fwd, settings, nil
+}

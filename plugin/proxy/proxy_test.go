@@ -1,0 +1,106 @@
+package proxy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/proxy"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+type Seen struct {
+	Arg      string
+	Via      []string
+	RealIP   string
+	Hello    string
+	Deadline bool
+}
+
+// Inspect reports what reached the backend.
+func Inspect(ctx tp.CallCtx, arg *string) (Seen, *tp.Status) {
+	ctx.SetMeta("served-by", "backend")
+	ctx.SetBodyCodec(codec.JSONID) // whatever the request's: the proxy keeps each as it is
+	_, deadline := ctx.Context().Deadline()
+	return Seen{Arg: *arg, Via: ctx.InputMeta().Values(proxy.ViaKey), RealIP: ctx.RealIP(),
+		Hello: ctx.PeekMeta("hello"), Deadline: deadline}, nil
+}
+
+func Fail(ctx tp.CallCtx, _ *struct{}) (int, *tp.Status) {
+	return 0, tp.NewStatus(tp.CodeFailedPrecondition, "backend says no", nil)
+}
+
+var pushed = make(chan string, 4)
+
+func Note(ctx tp.PushCtx, s *string) *tp.Status {
+	pushed <- *s + " via " + strings.Join(ctx.InputMeta().Values(proxy.ViaKey), ",")
+	return nil
+}
+
+// gateway starts a peer that forwards everything to addr, and returns its
+// address.
+func gateway(t *testing.T, addr string) string {
+	t.Helper()
+	var upstream *tp.Session
+	gw := tptest.NewPeer(t, tp.PeerConfig{}, proxy.New(func(l *proxy.Label) proxy.Forwarder {
+		if strings.HasPrefix(l.ServiceMethod, "/nowhere") {
+			return nil
+		}
+		return upstream
+	}))
+	upstream = tptest.Dial(t, gw, addr)
+	return tptest.Serve(t, gw)
+}
+
+func TestProxy(t *testing.T) {
+	backend := tptest.NewPeer(t, tp.PeerConfig{})
+	backend.RouteCallFunc(Inspect)
+	backend.RouteCallFunc(Fail)
+	backend.RoutePushFunc(Note)
+	first := gateway(t, gateway(t, tptest.Serve(t, backend))) // two hops
+
+	for _, bodyCodec := range []byte{codec.JSONID, codec.PlainID} {
+		cli := tptest.NewPeer(t, tp.PeerConfig{})
+		sess := tptest.Dial(t, cli, first)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var seen Seen
+		cmd := sess.Call(ctx, "/inspect", "payload", &seen, tp.WithSetMeta("hello", "world"), tp.WithBodyCodec(bodyCodec))
+		cancel()
+		if err := cmd.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if seen.Arg != "payload" || seen.Hello != "world" || !seen.Deadline || seen.RealIP != "127.0.0.1" {
+			t.Fatalf("the backend saw %+v", seen)
+		}
+		if len(seen.Via) != 2 || !strings.Contains(seen.Via[0], "#") {
+			t.Fatalf("chain across two hops: %q", seen.Via)
+		}
+		if got := cmd.InputMeta().Get("served-by"); got != "backend" {
+			t.Fatalf("reply meta did not flow back: %q", got)
+		}
+	}
+
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), first)
+	st := sess.Call(context.Background(), "/fail", nil, nil).Status()
+	if st.Code() != tp.CodeFailedPrecondition || st.Msg() != "backend says no" {
+		t.Fatalf("the backend's status did not come back as it was: %v", st)
+	}
+	if st := sess.Call(context.Background(), "/missing", nil, nil).Status(); st.Code() != tp.CodeNotFound {
+		t.Fatalf("a method nobody serves: %v", st)
+	}
+	if st := sess.Call(context.Background(), "/nowhere", nil, nil).Status(); st.Code() != tp.CodeNotFound || !strings.Contains(st.Msg(), "nowhere to forward") {
+		t.Fatalf("a method the route function refuses: %v", st)
+	}
+	if st := sess.Push(context.Background(), "/note", "hi"); st != nil {
+		t.Fatal(st)
+	}
+	if got := <-pushed; !strings.HasPrefix(got, "hi via ") || strings.Count(got, "#") != 2 {
+		t.Fatalf("push through two hops: %q", got)
+	}
+}
