@@ -75,6 +75,7 @@ type Relay struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	frozen bool
+	seen   []byte // every byte forwarded, both ways
 	thaw   chan struct{}
 	conns  []net.Conn
 	wg     sync.WaitGroup
@@ -92,6 +93,14 @@ func NewRelay(t testing.TB, target string) *Relay {
 	go r.accept(target)
 	t.Cleanup(r.close)
 	return r
+}
+
+// Seen returns every byte the relay forwarded so far, in both directions:
+// what an eavesdropper on the network would have.
+func (r *Relay) Seen() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.seen...)
 }
 
 // Freeze stops forwarding in both directions; connections stay open.
@@ -129,6 +138,9 @@ func (r *Relay) copy(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		r.mu.Lock()
 		frozen := r.frozen
+		if !frozen {
+			r.seen = append(r.seen, buf[:n]...)
+		}
 		r.mu.Unlock()
 		if frozen {
 			<-r.thaw // hold the bytes until the test ends
