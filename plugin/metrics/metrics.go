@@ -1,0 +1,206 @@
+// Package metrics exports a peer's traffic as Prometheus metrics, through
+// github.com/prometheus/client_golang, into a registry the application
+// owns and serves:
+//
+//	reg := prometheus.NewRegistry()
+//	m, err := metrics.New(metrics.Config{Registerer: reg})
+//	srv := tp.NewPeer(cfg, m)
+//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// The metrics, under Config.Namespace ("tp" by default):
+//
+//	calls_served_total{service_method,code}    CALLs answered, by outcome
+//	call_served_seconds{service_method}        from reading a CALL to writing its reply
+//	calls_made_total{service_method,code}      CALLs made, by outcome (local ones too: timeout, conn closed)
+//	call_made_seconds{service_method}          from Call to its outcome
+//	pushes_received_total{service_method}      PUSHes that reached a handler
+//	pushes_sent_total{service_method}          PUSHes sent
+//	sessions                                    sessions held
+//	handlers_running, handler_pool_size         the handler pool's occupancy and size
+//
+// Calls answered CodeNotFound are counted under the service method
+// "(not found)", so a peer sending random names cannot grow the label set
+// without bound. Two peers in one registry need ConstLabels that tell them
+// apart. The plugin turns on PeerConfig.CountTime, which the latencies
+// need.
+package metrics
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/seed-a9a850dd/tp"
+)
+
+// Config configures the collectors.
+type Config struct {
+	// Registerer receives the collectors; nil means
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+	// Namespace prefixes every name; "" means "tp".
+	Namespace string
+	// ConstLabels are added to every metric.
+	ConstLabels prometheus.Labels
+	// Buckets are the latency histogram's, in seconds; nil means 50 µs to
+	// about 10 s in steps of 2.5x.
+	Buckets []float64
+}
+
+// Metrics is the plugin.
+type Metrics struct {
+	callsServed, callsMade *prometheus.CounterVec
+	servedTime, madeTime   *prometheus.HistogramVec
+	pushesIn, pushesOut    *prometheus.CounterVec
+	sessions               prometheus.Gauge
+	peer                   atomic.Pointer[tp.Peer]
+}
+
+var (
+	_ tp.PreNewPeerPlugin       = (*Metrics)(nil)
+	_ tp.PostNewPeerPlugin      = (*Metrics)(nil)
+	_ tp.PostDialPlugin         = (*Metrics)(nil)
+	_ tp.PostAcceptPlugin       = (*Metrics)(nil)
+	_ tp.PostDisconnectPlugin   = (*Metrics)(nil)
+	_ tp.PostWriteReplyPlugin   = (*Metrics)(nil)
+	_ tp.CallDonePlugin         = (*Metrics)(nil)
+	_ tp.PostReadPushBodyPlugin = (*Metrics)(nil)
+	_ tp.PostWritePushPlugin    = (*Metrics)(nil)
+)
+
+// New makes the collectors and registers them; it fails if the registry
+// already holds collectors of the same names and labels.
+func New(cfg Config) (*Metrics, error) {
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.DefaultRegisterer
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "tp"
+	}
+	if cfg.Buckets == nil {
+		cfg.Buckets = prometheus.ExponentialBuckets(50e-6, 2.5, 14)
+	}
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: cfg.Namespace, Name: name, Help: help, ConstLabels: cfg.ConstLabels}
+	}
+	histogram := func(name, help string) *prometheus.HistogramVec {
+		o := opts(name, help)
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: o.Namespace, Name: o.Name, Help: o.Help,
+			ConstLabels: o.ConstLabels, Buckets: cfg.Buckets}, []string{"service_method"})
+	}
+	m := &Metrics{
+		callsServed: prometheus.NewCounterVec(prometheus.CounterOpts(opts("calls_served_total", "CALLs answered, by service method and status code.")), []string{"service_method", "code"}),
+		callsMade:   prometheus.NewCounterVec(prometheus.CounterOpts(opts("calls_made_total", "CALLs made, by service method and outcome code.")), []string{"service_method", "code"}),
+		servedTime:  histogram("call_served_seconds", "Time from reading a CALL to writing its reply."),
+		madeTime:    histogram("call_made_seconds", "Time from making a CALL to its outcome."),
+		pushesIn:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("pushes_received_total", "PUSHes that reached a handler.")), []string{"service_method"}),
+		pushesOut:   prometheus.NewCounterVec(prometheus.CounterOpts(opts("pushes_sent_total", "PUSHes sent.")), []string{"service_method"}),
+		sessions:    prometheus.NewGauge(prometheus.GaugeOpts(opts("sessions", "Sessions held."))),
+	}
+	pool := func(running bool) func() float64 {
+		return func() float64 {
+			p := m.peer.Load()
+			if p == nil {
+				return 0
+			}
+			r, size := p.PoolUsage()
+			if running {
+				return float64(r)
+			}
+			return float64(size)
+		}
+	}
+	collectors := []prometheus.Collector{m.callsServed, m.callsMade, m.servedTime, m.madeTime, m.pushesIn, m.pushesOut, m.sessions,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handlers_running", "Handlers running now.")), pool(true)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handler_pool_size", "Handlers that may run at once.")), pool(false)),
+	}
+	for i, c := range collectors {
+		if err := cfg.Registerer.Register(c); err != nil {
+			for _, done := range collectors[:i] {
+				cfg.Registerer.Unregister(done)
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Name implements tp.Plugin.
+func (m *Metrics) Name() string { return "metrics" }
+
+// PreNewPeer turns on CountTime, which the latencies need.
+func (m *Metrics) PreNewPeer(cfg *tp.PeerConfig) *tp.Status {
+	cfg.CountTime = true
+	return nil
+}
+
+// PostNewPeer keeps the peer, for the pool gauges.
+func (m *Metrics) PostNewPeer(p *tp.Peer) *tp.Status {
+	m.peer.Store(p)
+	return nil
+}
+
+type countedKey struct{}
+
+// PostDial counts a dialed session (not its redials).
+func (m *Metrics) PostDial(s *tp.Session, redial bool) *tp.Status {
+	if !redial {
+		m.count(s)
+	}
+	return nil
+}
+
+// PostAccept counts an accepted session.
+func (m *Metrics) PostAccept(s *tp.Session) *tp.Status {
+	m.count(s)
+	return nil
+}
+
+func (m *Metrics) count(s *tp.Session) {
+	s.Swap().Store(countedKey{}, true)
+	m.sessions.Inc()
+}
+
+// PostDisconnect uncounts a session this plugin counted.
+func (m *Metrics) PostDisconnect(s *tp.Session) {
+	if _, ok := s.Swap().LoadAndDelete(countedKey{}); ok {
+		m.sessions.Dec()
+	}
+}
+
+const notFound = "(not found)"
+
+// PostWriteReply counts a served call and its latency.
+func (m *Metrics) PostWriteReply(c tp.WriteCtx) *tp.Status {
+	out := c.Output()
+	code := out.Status.Code()
+	name := out.ServiceMethod
+	if code == tp.CodeNotFound {
+		name = notFound
+	}
+	m.callsServed.WithLabelValues(name, code.String()).Inc()
+	if start := c.StartTime(); !start.IsZero() {
+		m.servedTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// CallDone counts a call made and its latency, whatever its outcome.
+func (m *Metrics) CallDone(c *tp.CallCmd) {
+	m.callsMade.WithLabelValues(c.ServiceMethod(), c.Status().Code().String()).Inc()
+	if !c.StartTime().IsZero() {
+		m.madeTime.WithLabelValues(c.ServiceMethod()).Observe(c.CostTime().Seconds())
+	}
+}
+
+// PostReadPushBody counts a push that reached its handler.
+func (m *Metrics) PostReadPushBody(c tp.ReadCtx) *tp.Status {
+	m.pushesIn.WithLabelValues(c.Input().ServiceMethod).Inc()
+	return nil
+}
+
+// PostWritePush counts a push sent.
+func (m *Metrics) PostWritePush(c tp.WriteCtx) *tp.Status {
+	m.pushesOut.WithLabelValues(c.Output().ServiceMethod).Inc()
+	return nil
+}

@@ -1,0 +1,158 @@
+package metrics_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/metrics"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+func Add(ctx tp.CallCtx, n *int) (int, *tp.Status) {
+	if *n < 0 {
+		return 0, tp.NewStatus(tp.CodeInvalidArgument, "negative", nil)
+	}
+	return *n + 1, nil
+}
+
+func Slow(ctx tp.CallCtx, _ *struct{}) (int, *tp.Status) {
+	time.Sleep(100 * time.Millisecond)
+	return 0, nil
+}
+
+var pushed = make(chan struct{}, 4)
+
+func Tick(ctx tp.PushCtx, _ *struct{}) *tp.Status {
+	pushed <- struct{}{}
+	return nil
+}
+
+func newMetrics(t *testing.T, reg *prometheus.Registry, peer string) *metrics.Metrics {
+	t.Helper()
+	m, err := metrics.New(metrics.Config{Registerer: reg, ConstLabels: prometheus.Labels{"peer": peer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srvM := newMetrics(t, reg, "server")
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, srvM)
+	srv.RouteCallFunc(Add)
+	srv.RouteCallFunc(Slow)
+	srv.RoutePushFunc(Tick)
+	cli := tptest.NewPeer(t, tp.PeerConfig{}, newMetrics(t, reg, "client"))
+	sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
+	ctx := context.Background()
+
+	for range 3 {
+		sess.Call(ctx, "/add", 1, nil)
+	}
+	sess.Call(ctx, "/add", -1, nil)
+	sess.Call(ctx, "/no/such/thing", 1, nil)
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	sess.Call(short, "/slow", nil, nil)
+	cancel()
+	sess.Push(ctx, "/tick", nil)
+	<-pushed
+
+	gauge := func(name string) float64 {
+		return testutil.ToFloat64(gaugeFunc{reg, name})
+	}
+	tptest.WaitFor(t, "the slow call to be answered", func() bool {
+		return count(t, reg, "tp_calls_served_total", "server", "/slow", "ok") == 1
+	})
+	checks := []struct {
+		metric, peer, method, code string
+		want                       float64
+	}{
+		{"tp_calls_served_total", "server", "/add", "ok", 3},
+		{"tp_calls_served_total", "server", "/add", "invalid argument", 1},
+		{"tp_calls_served_total", "server", "(not found)", "not found", 1},
+		{"tp_calls_made_total", "client", "/add", "ok", 3},
+		{"tp_calls_made_total", "client", "/add", "invalid argument", 1},
+		{"tp_calls_made_total", "client", "/slow", "timeout", 1},
+		{"tp_call_served_seconds", "server", "/add", "", 4},
+		{"tp_call_made_seconds", "client", "/slow", "", 1},
+		{"tp_pushes_sent_total", "client", "/tick", "", 1},
+		{"tp_pushes_received_total", "server", "/tick", "", 1},
+	}
+	for _, c := range checks {
+		if got := count(t, reg, c.metric, c.peer, c.method, c.code); got != c.want {
+			t.Errorf("%s{peer=%s,service_method=%s,code=%q} = %v, want %v", c.metric, c.peer, c.method, c.code, got, c.want)
+		}
+	}
+	if got := gauge("tp_sessions"); got != 2 {
+		t.Errorf("sessions over both peers = %v, want 2", got)
+	}
+	if got := gauge("tp_handler_pool_size"); got != 2*10000 {
+		t.Errorf("pool sizes over both peers = %v", got)
+	}
+	sess.Close()
+	tptest.WaitFor(t, "sessions to reach 0", func() bool { return gauge("tp_sessions") == 0 })
+
+	if _, err := metrics.New(metrics.Config{Registerer: reg, ConstLabels: prometheus.Labels{"peer": "server"}}); err == nil {
+		t.Fatal("registering the same collectors twice succeeded")
+	}
+}
+
+// count returns a counter's value, or a histogram's sample count, for the
+// series with these labels ("" code: no code label).
+func count(t *testing.T, reg *prometheus.Registry, name, peer, method, code string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			want := map[string]string{"peer": peer, "service_method": method}
+			if code != "" {
+				want["code"] = code
+			}
+			for _, l := range m.GetLabel() {
+				if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// gaugeFunc sums a gauge over every peer, as a collector for testutil.
+type gaugeFunc struct {
+	reg  *prometheus.Registry
+	name string
+}
+
+func (g gaugeFunc) Describe(ch chan<- *prometheus.Desc) {}
+func (g gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	mfs, _ := g.reg.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == g.name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "sum", nil, nil), prometheus.GaugeValue, sum)
+}
