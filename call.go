@@ -90,9 +90,11 @@ func (c *CallCmd) Context() context.Context {
 	return c.ctx
 }
 
-// SetContext does nothing: it is there for read hooks, and a reply has no
-// handler whose context it could set.
-func (c *CallCmd) SetContext(context.Context) {}
+// SetContext replaces the context later hooks of this call see through
+// Context (the reply hooks, CallDone): a tracing plugin keeps its span
+// there. ctx should derive from Context. It does not change how long the
+// call waits.
+func (c *CallCmd) SetContext(ctx context.Context) { c.ctx = ctx }
 
 // StartTime is when the call was made; zero unless PeerConfig.CountTime
 // (or an option implying it) is set.

@@ -98,9 +98,9 @@ type ReadCtx interface {
 	// Context is the handler's context for a CALL or PUSH, the caller's
 	// for a REPLY.
 	Context() context.Context
-	// SetContext replaces the context the handler of a CALL or PUSH sees;
-	// ctx must derive from Context. Tracing plugins carry spans this way.
-	// It has no effect on a REPLY.
+	// SetContext replaces the context the handler of a CALL or PUSH sees
+	// (for a REPLY: the context the call's later hooks see); ctx must
+	// derive from Context. Tracing plugins carry spans this way.
 	SetContext(ctx context.Context)
 	// StartTime is as WriteCtx's.
 	StartTime() time.Time

@@ -1,0 +1,171 @@
+// Package tracing records OpenTelemetry spans for tp's calls, pushes and
+// replies, and carries the trace context in message meta, so a call across
+// peers (and across the proxy plugin) forms one trace.
+//
+//	tp.NewPeer(cfg, tracing.New(tracing.Config{TracerProvider: provider}))
+//
+// Spans, named after the service method:
+//
+//   - a CLIENT span per CALL made, from Call to its outcome (reply,
+//     timeout or broken connection); an error outcome sets the span's
+//     status to Error with the status code as an attribute;
+//   - a SERVER span per CALL served, from reading it to writing the reply,
+//     with the caller's span as parent; the handler's Context carries it,
+//     so the calls a handler makes are its children;
+//   - a PRODUCER span per PUSH sent and a CONSUMER span per PUSH received,
+//     whose context the push handler's Context carries.
+//
+// The trace context travels in meta under the propagator's keys
+// ("traceparent" and "tracestate" for W3C Trace Context, the default).
+package tracing
+
+import (
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/socket"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config configures the plugin.
+type Config struct {
+	// TracerProvider makes the tracer; nil means otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// Propagator carries the trace context in meta; nil means W3C Trace
+	// Context.
+	Propagator propagation.TextMapPropagator
+}
+
+// Tracing is the plugin.
+type Tracing struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+var (
+	_ tp.PreWriteCallPlugin        = (*Tracing)(nil)
+	_ tp.CallDonePlugin            = (*Tracing)(nil)
+	_ tp.PostReadReplyHeaderPlugin = (*Tracing)(nil)
+	_ tp.PostReadCallHeaderPlugin  = (*Tracing)(nil)
+	_ tp.PostWriteReplyPlugin      = (*Tracing)(nil)
+	_ tp.PreWritePushPlugin        = (*Tracing)(nil)
+	_ tp.PostReadPushHeaderPlugin  = (*Tracing)(nil)
+	_ tp.PostReadPushBodyPlugin    = (*Tracing)(nil)
+)
+
+// ScopeName is the instrumentation scope of the tracer.
+const ScopeName = "github.com/seed-a9a850dd/tp/plugin/tracing"
+
+// New returns the plugin.
+func New(cfg Config) *Tracing {
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.Propagator == nil {
+		cfg.Propagator = propagation.TraceContext{}
+	}
+	return &Tracing{tracer: cfg.TracerProvider.Tracer(ScopeName), prop: cfg.Propagator}
+}
+
+// Name implements tp.Plugin.
+func (t *Tracing) Name() string { return "tracing" }
+
+// carrier lets the propagator read and write message meta.
+type carrier struct{ m *socket.Meta }
+
+func (c carrier) Get(key string) string { return c.m.Get(key) }
+func (c carrier) Set(key, value string) { c.m.Set(key, value) }
+func (c carrier) Keys() []string {
+	var keys []string
+	c.m.Range(func(k, _ string) bool {
+		keys = append(keys, k)
+		return true
+	})
+	return keys
+}
+
+func attrs(sess *tp.Session, serviceMethod string) trace.SpanStartOption {
+	return trace.WithAttributes(
+		attribute.String("rpc.system", "tp"),
+		attribute.String("rpc.method", serviceMethod),
+		attribute.String("tp.session", sess.ID()),
+		attribute.String("network.peer.address", sess.RemoteAddr().String()),
+	)
+}
+
+// PreWriteCall starts the CLIENT span and puts its context in the meta.
+func (t *Tracing) PreWriteCall(c tp.WriteCtx) *tp.Status {
+	m := c.Output()
+	ctx, _ := t.tracer.Start(c.Context(), m.ServiceMethod, trace.WithSpanKind(trace.SpanKindClient), attrs(c.Session(), m.ServiceMethod))
+	t.prop.Inject(ctx, carrier{&m.Meta})
+	if cmd, ok := c.(*tp.CallCmd); ok {
+		cmd.SetContext(ctx) // for CallDone
+	}
+	return nil
+}
+
+// PostReadReplyHeader notes the reply on the CLIENT span.
+func (t *Tracing) PostReadReplyHeader(c tp.ReadCtx) *tp.Status {
+	trace.SpanFromContext(c.Context()).AddEvent("reply", trace.WithAttributes(attribute.Int("tp.size", c.Input().Size)))
+	return nil
+}
+
+// CallDone ends the CLIENT span with the call's outcome.
+func (t *Tracing) CallDone(c *tp.CallCmd) {
+	span := trace.SpanFromContext(c.Context())
+	end(span, c.Status())
+}
+
+func end(span trace.Span, st *tp.Status) {
+	if !st.OK() {
+		span.SetAttributes(attribute.String("tp.code", st.Code().String()))
+		span.SetStatus(codes.Error, st.Error())
+	}
+	span.End()
+}
+
+// PostReadCallHeader starts the SERVER span, child of the caller's, and
+// gives it to the handler's context.
+func (t *Tracing) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
+	t.startIncoming(c, trace.SpanKindServer)
+	return nil
+}
+
+func (t *Tracing) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
+	m := c.Input()
+	ctx := t.prop.Extract(c.Context(), carrier{&m.Meta})
+	ctx, _ = t.tracer.Start(ctx, m.ServiceMethod, trace.WithSpanKind(kind), attrs(c.Session(), m.ServiceMethod))
+	c.SetContext(ctx)
+}
+
+// PostWriteReply ends the SERVER span once the reply is written.
+func (t *Tracing) PostWriteReply(c tp.WriteCtx) *tp.Status {
+	end(trace.SpanFromContext(c.Context()), c.Output().Status)
+	return nil
+}
+
+// PreWritePush records the PRODUCER span and puts its context in the meta.
+func (t *Tracing) PreWritePush(c tp.WriteCtx) *tp.Status {
+	m := c.Output()
+	ctx, span := t.tracer.Start(c.Context(), m.ServiceMethod, trace.WithSpanKind(trace.SpanKindProducer), attrs(c.Session(), m.ServiceMethod))
+	t.prop.Inject(ctx, carrier{&m.Meta})
+	span.End()
+	return nil
+}
+
+// PostReadPushHeader starts the CONSUMER span and gives it to the
+// handler's context.
+func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) *tp.Status {
+	t.startIncoming(c, trace.SpanKindConsumer)
+	return nil
+}
+
+// PostReadPushBody ends the CONSUMER span: a push has no reply to wait
+// for, and the handler's context keeps the span's context for its own
+// calls.
+func (t *Tracing) PostReadPushBody(c tp.ReadCtx) *tp.Status {
+	trace.SpanFromContext(c.Context()).End()
+	return nil
+}
