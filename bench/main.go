@@ -44,6 +44,7 @@ type options struct {
 	compare    bool
 	rounds     int
 	child      string // internal: serve this system for a parent bench
+	plugins    string // tp plugins on both peers
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.codec, "codec", "protobuf", "tp body codec: protobuf, json, ...")
 	flag.StringVar(&o.proto, "proto", "raw", "tp proto: raw, json or protobuf")
 	flag.StringVar(&o.xfer, "xfer", "", "tp xfer filters, comma-separated: gzip, md5")
+	flag.StringVar(&o.plugins, "plugins", "", "tp plugins on both peers, comma-separated: noop (every hook, doing nothing), metrics, tracing")
 	flag.StringVar(&o.system, "system", "tp", "system to measure without -compare: tp, net/rpc or grpc")
 	flag.StringVar(&o.server, "server", "", "only serve, on this address, until interrupted")
 	flag.StringVar(&o.client, "client", "", "only call, against a server at this address")

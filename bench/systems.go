@@ -62,10 +62,15 @@ func newSystem(name string, o options) (system, error) {
 type tpSystem struct {
 	cfg      tp.PeerConfig
 	settings []tp.MessageSetting
+	plugins  func() ([]tp.Plugin, error) // a new set per peer
 }
 
 func newTP(o options) (*tpSystem, error) {
 	s := &tpSystem{cfg: tp.PeerConfig{Logger: quietLogger, PoolSize: 100_000}}
+	var err error
+	if s.plugins, err = pluginSet(o.plugins); err != nil {
+		return nil, err
+	}
 	switch o.proto {
 	case "raw", "":
 		s.cfg.Proto = rawproto.New()
@@ -97,7 +102,11 @@ func Echo(ctx tp.CallCtx, arg *benchpb.BenchmarkMessage) (*benchpb.BenchmarkMess
 }
 
 func (s *tpSystem) serve(ln net.Listener) error {
-	p := tp.NewPeer(s.cfg)
+	ps, err := s.plugins()
+	if err != nil {
+		return err
+	}
+	p := tp.NewPeer(s.cfg, ps...)
 	defer p.Close()
 	p.RouteCallFunc(Echo)
 	if st := p.Serve(ln); st != nil {
@@ -113,7 +122,11 @@ type tpClient struct {
 }
 
 func (s *tpSystem) dial(addr string, n int) (client, error) {
-	c := &tpClient{sys: s, peer: tp.NewPeer(s.cfg)}
+	ps, err := s.plugins()
+	if err != nil {
+		return nil, err
+	}
+	c := &tpClient{sys: s, peer: tp.NewPeer(s.cfg, ps...)}
 	for range n {
 		sess, st := c.peer.Dial(addr)
 		if st != nil {

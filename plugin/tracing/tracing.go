@@ -86,14 +86,24 @@ func (c carrier) Keys() []string {
 	return keys
 }
 
+// attrs describes a span: the session's part is made once per session
+// and kept in its swap (the peer address is the one it connected with).
 func attrs(sess *tp.Session, serviceMethod string) trace.SpanStartOption {
-	return trace.WithAttributes(
-		attribute.String("rpc.system", "tp"),
-		attribute.String("rpc.method", serviceMethod),
-		attribute.String("tp.session", sess.ID()),
-		attribute.String("network.peer.address", sess.RemoteAddr().String()),
-	)
+	v, ok := sess.Swap().Load(attrsKey{})
+	if !ok {
+		v, _ = sess.Swap().LoadOrStore(attrsKey{}, []attribute.KeyValue{
+			attribute.String("rpc.system", "tp"),
+			attribute.String("tp.session", sess.ID()),
+			attribute.String("network.peer.address", sess.RemoteAddr().String()),
+		})
+	}
+	base := v.([]attribute.KeyValue)
+	kv := make([]attribute.KeyValue, len(base), len(base)+1)
+	copy(kv, base)
+	return trace.WithAttributes(append(kv, attribute.String("rpc.method", serviceMethod))...)
 }
+
+type attrsKey struct{}
 
 // PreWriteCall starts the CLIENT span and puts its context in the meta.
 func (t *Tracing) PreWriteCall(c tp.WriteCtx) *tp.Status {
