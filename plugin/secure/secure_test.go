@@ -65,6 +65,7 @@ func mustNew(t *testing.T, cfg secure.Config) *secure.Secure {
 type setup struct {
 	sess  *tp.Session
 	relay *tptest.Relay
+	srv   *tp.Peer
 }
 
 func start(t *testing.T, srvCfg, cliCfg secure.Config, srvExtra, cliExtra []tp.Plugin) setup {
@@ -76,7 +77,8 @@ func start(t *testing.T, srvCfg, cliCfg secure.Config, srvExtra, cliExtra []tp.P
 	srv.RouteCall(new(Vault), sec.Route())
 	relay := tptest.NewRelay(t, tptest.Serve(t, srv))
 	cli := tptest.NewPeer(t, tp.PeerConfig{}, append([]tp.Plugin{mustNew(t, cliCfg)}, cliExtra...)...)
-	return setup{tptest.Dial(t, cli, relay.Addr), relay}
+	cli.RouteCallFunc(Echo) // so the server can call back
+	return setup{tptest.Dial(t, cli, relay.Addr), relay, srv}
 }
 
 func TestSecure(t *testing.T) {
@@ -99,6 +101,12 @@ func TestSecure(t *testing.T) {
 			}
 			if got := <-pushed; got != secret {
 				t.Fatalf("encrypted push: %q", got)
+			}
+			// The other way: the server calls the client.
+			var back *tp.Session
+			s.srv.RangeSession(func(sess *tp.Session) bool { back = sess; return false })
+			if err := back.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err(); err != nil || out != secret+" (echoed)" {
+				t.Fatalf("encrypted call from the server: %q %v", out, err)
 			}
 			if bytes.Contains(s.relay.Seen(), []byte("cake")) {
 				t.Fatal("the secret crossed the network in clear")
