@@ -11,18 +11,6 @@ import (
 	"github.com/seed-a9a850dd/tp"
 )
 
-// waitFor polls cond until it holds, failing the test after 5 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // Blocker's handlers block until released, and report what they saw.
 type Blocker struct{ tp.CallCtx }
 

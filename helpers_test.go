@@ -1,14 +1,12 @@
 package tp_test
 
 import (
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
 	"go.uber.org/goleak"
 )
 
@@ -22,45 +20,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// newPeer returns a peer with a quiet logger, closed when the test ends.
-func newPeer(t testing.TB, cfg tp.PeerConfig, ps ...tp.Plugin) *tp.Peer {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = quiet
-	}
-	p := tp.NewPeer(cfg, ps...)
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
-// serve starts srv on an ephemeral loopback port and returns the address.
-func serve(t testing.TB, srv *tp.Peer) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan *tp.Status, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if st := <-done; st != nil {
-			t.Errorf("Serve: %v", st)
-		}
-	})
-	return ln.Addr().String()
-}
-
-func dial(t testing.TB, cli *tp.Peer, addr string) *tp.Session {
-	t.Helper()
-	s, st := cli.Dial(addr)
-	if st != nil {
-		t.Fatal(st)
-	}
-	return s
-}
+// The helpers plugin tests share too.
+var (
+	quiet   = tptest.Quiet
+	newPeer = tptest.NewPeer
+	serve   = tptest.Serve
+	dial    = tptest.Dial
+	waitFor = tptest.WaitFor
+)
 
 // pair starts a server peer set up by route and dials it from a new
 // client peer.

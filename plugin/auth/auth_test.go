@@ -114,6 +114,9 @@ func TestAuthOnRedial(t *testing.T) {
 	cli := tptest.NewPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 5 * time.Millisecond},
 		auth.NewBearer(func(*tp.Session) string { return token }))
 	sess := tptest.Dial(t, cli, addr)
+	// The Bearer's answer comes from the server's PostAccept, before the
+	// server holds the session: wait for it, then cut it.
+	tptest.WaitFor(t, "the server's session", func() bool { return srv.CountSession() == 1 })
 	srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
 	tptest.WaitFor(t, "a second check", func() bool { return checks.Load() == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
