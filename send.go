@@ -199,7 +199,7 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	}
 	if err := sock.WriteMessage(m); err != nil {
 		if s.pending.take(c.seq) == c {
-			st := s.endStatus(status.From(err, CodeWriteFailed, "cannot send the call"))
+			st := s.writeFailed(sock, err, "cannot send the call")
 			// A call the closed socket never took never left: safe to send
 			// again, unless the peer ended the session on purpose.
 			c.unsent = st == socket.ErrClosed
@@ -214,6 +214,24 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 		p.logger.Warn("PostWriteCall hook failed after the call was sent", "service_method", c.serviceMethod, "status", st)
 	}
 	return ctx, nil
+}
+
+// writeFailed is what a failed send reports. A connection that broke
+// under the write is often a peer that closed it right after a notice
+// saying why; the read goroutine learns that on reaching the connection's
+// end, then closes the socket. So wait for that, briefly, and report the
+// peer's reason if it gave one.
+func (s *Session) writeFailed(sock *socket.Socket, err error, doing string) *Status {
+	st := status.From(err, CodeWriteFailed, doing)
+	if st.Code() == CodeConnClosed && st != socket.ErrClosed {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-sock.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return s.endStatus(st)
 }
 
 var errPeerClosing = status.New(CodeShuttingDown, "peer is shutting down", nil)
@@ -253,7 +271,7 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 		return st
 	}
 	if err := sock.WriteMessage(m); err != nil {
-		return s.endStatus(status.From(err, CodeWriteFailed, "cannot send the push"))
+		return s.writeFailed(sock, err, "cannot send the push")
 	}
 	if p.cfg.PrintDetail {
 		p.logMessage("send", s, m, arg)

@@ -91,6 +91,7 @@ type Socket struct {
 	id           atomic.Pointer[string]
 	swap         sync.Map
 	closeOnce    sync.Once
+	done         chan struct{} // closed by Close
 	closeErr     error
 }
 
@@ -106,7 +107,7 @@ func New(conn net.Conn, newProto ProtoFunc, cfg Config) (*Socket, error) {
 	if newProto == nil {
 		panic("socket: New with a nil ProtoFunc")
 	}
-	s := &Socket{conn: conn, proto: newProto()}
+	s := &Socket{conn: conn, proto: newProto(), done: make(chan struct{})}
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = DefaultReadLimit
 	}
@@ -316,9 +317,13 @@ func (s *Socket) Close() error {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.flushTimeout))
 		s.w.close()
 		s.closeErr = s.conn.Close()
+		close(s.done)
 	})
 	return s.closeErr
 }
+
+// Done is closed once Close has run.
+func (s *Socket) Done() <-chan struct{} { return s.done }
 
 // ID returns the socket's ID: the remote address unless SetID changed it.
 func (s *Socket) ID() string {
