@@ -13,6 +13,11 @@ func (*dispatchCtrl) Echo(arg *[]byte) ([]byte, *Status) { return *arg, nil }
 
 func dispatchFunc(ctx CallCtx, arg *[]byte) ([]byte, *Status) { return *arg, nil }
 
+// The pointer-result shapes, which the router calls without reflect.
+func (*dispatchCtrl) EchoPtr(arg *[]byte) (*[]byte, *Status) { return arg, nil }
+
+func dispatchPtr(ctx CallCtx, arg *[]byte) (*[]byte, *Status) { return arg, nil }
+
 // BenchmarkDispatch is the router's share of serving a CALL: find the
 // route, decode a 581-byte []byte argument (plain codec) and call the
 // handler, for a struct method and for a function.
@@ -21,8 +26,9 @@ func BenchmarkDispatch(b *testing.B) {
 	defer p.Close()
 	p.RouteCall(new(dispatchCtrl))
 	p.RouteCallFunc(dispatchFunc)
+	p.RouteCallFunc(dispatchPtr)
 	s := &Session{peer: p}
-	for _, route := range []string{"/dispatch_ctrl/echo", "/dispatch_func"} {
+	for _, route := range []string{"/dispatch_ctrl/echo", "/dispatch_ctrl/echo_ptr", "/dispatch_func", "/dispatch_ptr"} {
 		b.Run(route, func(b *testing.B) {
 			in := &socket.Message{Type: socket.TypeCall, ServiceMethod: route, BodyCodec: codec.PlainID, Payload: make([]byte, 581)}
 			b.ReportAllocs()

@@ -122,3 +122,109 @@ func TestUnknownHandlers(t *testing.T) {
 		t.Fatalf("push got %q", got)
 	}
 }
+
+// Handlers of every shape, for TestHandlerShapes: the router calls those
+// with an unnamed pointer result (or none) directly, the others through
+// reflect; both must behave alike.
+type Reply struct{ N int }
+
+type Shapes struct{ tp.CallCtx }
+
+func (s *Shapes) Ptr(n *int) (*Reply, *tp.Status) { return shapeReply(s.CallCtx, *n) }
+func (s *Shapes) PtrErr(n *int) (*Reply, error)   { return shapeErr(shapeReply(s.CallCtx, *n)) }
+func (s *Shapes) Value(n *int) (Reply, *tp.Status) {
+	r, st := shapeReply(s.CallCtx, *n)
+	if r == nil {
+		return Reply{}, st
+	}
+	return *r, st
+}
+
+type PushShapes struct{ tp.PushCtx }
+
+func (p *PushShapes) Note(n *int) *tp.Status                { return shapePush(p.PushCtx, *n) }
+func (p *PushShapes) NoteErr(n *int) error                  { return asErr(shapePush(p.PushCtx, *n)) }
+func ShapeFunc(ctx tp.CallCtx, n *int) (*Reply, *tp.Status) { return shapeReply(ctx, *n) }
+func ShapeFuncErr(ctx tp.CallCtx, n *int) (*Reply, error)   { return shapeErr(shapeReply(ctx, *n)) }
+func ShapeFuncValue(ctx tp.CallCtx, n *int) (int, *tp.Status) {
+	r, st := shapeReply(ctx, *n)
+	if r == nil {
+		return 0, st
+	}
+	return r.N, st
+}
+func ShapePush(ctx tp.PushCtx, n *int) *tp.Status { return shapePush(ctx, *n) }
+func ShapePushErr(ctx tp.PushCtx, n *int) error   { return asErr(shapePush(ctx, *n)) }
+
+var shapePushed = make(chan string, 16)
+
+// shapeReply doubles n; 0 returns a nil reply, a negative n an error, and
+// 13 panics. The handler sees its own route through its context.
+func shapeReply(ctx tp.CallCtx, n int) (*Reply, *tp.Status) {
+	switch {
+	case n == 13:
+		panic("thirteen")
+	case n < 0:
+		return nil, tp.NewStatus(tp.CodeInvalidArgument, "negative: "+ctx.ServiceMethod(), nil)
+	case n == 0:
+		return nil, nil
+	}
+	return &Reply{N: 2 * n}, nil
+}
+
+func shapeErr(r *Reply, st *tp.Status) (*Reply, error) { return r, asErr(st) }
+
+// asErr returns st as an error, nil when it is OK.
+func asErr(st *tp.Status) error {
+	if st.OK() {
+		return nil
+	}
+	return st
+}
+
+func shapePush(ctx tp.PushCtx, n int) *tp.Status {
+	shapePushed <- fmt.Sprint(ctx.ServiceMethod(), " ", n)
+	return nil
+}
+
+func TestHandlerShapes(t *testing.T) {
+	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) {
+		srv.RouteCall(new(Shapes))
+		srv.RoutePush(new(PushShapes))
+		srv.RouteCallFunc(ShapeFunc)
+		srv.RouteCallFunc(ShapeFuncErr)
+		srv.RouteCallFunc(ShapeFuncValue)
+		srv.RoutePushFunc(ShapePush)
+		srv.RoutePushFunc(ShapePushErr)
+	})
+	ctx := context.Background()
+	for _, route := range []string{"/shapes/ptr", "/shapes/ptr_err", "/shapes/value", "/shape_func", "/shape_func_err", "/shape_func_value"} {
+		t.Run(route, func(t *testing.T) {
+			var r Reply
+			var n int
+			out := any(&r)
+			if strings.HasSuffix(route, "func_value") {
+				out = &n
+			}
+			if err := sess.Call(ctx, route, 21, out).Err(); err != nil || (r.N != 42 && n != 42) {
+				t.Fatalf("21: %+v %d %v", r, n, err)
+			}
+			if st := sess.Call(ctx, route, -1, out).Status(); st.Code() != tp.CodeInvalidArgument || st.Msg() != "negative: "+route {
+				t.Fatalf("-1: %v", st)
+			}
+			if st := sess.Call(ctx, route, 13, out).Status(); st.Code() != tp.CodeInternal {
+				t.Fatalf("a panic: %v", st)
+			}
+			r, n = Reply{N: 7}, 7
+			if err := sess.Call(ctx, route, 0, out).Err(); err != nil {
+				t.Fatalf("0: %v", err)
+			}
+		})
+	}
+	for _, route := range []string{"/push_shapes/note", "/push_shapes/note_err", "/shape_push", "/shape_push_err"} {
+		sess.Push(ctx, route, 5)
+		if got := <-shapePushed; got != route+" 5" {
+			t.Fatalf("push %s: %q", route, got)
+		}
+	}
+}
