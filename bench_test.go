@@ -46,7 +46,7 @@ func benchPair(b *testing.B, route func(*tp.Peer)) (*tp.Session, *atomic.Int64, 
 	return sess, &reads, &writes
 }
 
-func BytesEcho(ctx tp.CallCtx, arg *[]byte) ([]byte, *tp.Status) { return *arg, nil }
+func BytesEcho(ctx tp.CallCtx, arg *[]byte) (*[]byte, *tp.Status) { return arg, nil }
 
 // BenchmarkCall is one call round trip over loopback, both peers in this
 // process. "bytes" carries a 581-byte []byte in the plain codec, so what it
