@@ -460,8 +460,8 @@ func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Statu
 		if m.Status != nil && m.Status.Code() != CodeShuttingDown {
 			return m.Status // the peer ended the session, and said why
 		}
-		// A hello, or a shutdown notice, which the read loop cannot miss:
-		// the peer closes, and the session redials or ends.
+		// A hello, or a shutdown notice: the peer that sent it closes the
+		// connection soon, and the session then redials or ends.
 	}
 }
 
