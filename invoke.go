@@ -19,17 +19,14 @@ import (
 // that is not an unnamed pointer (a struct, a []byte, a named pointer
 // type) keep the reflect path.
 
-// Function views for each handler shape: a handler function gets the
-// context interface first, a method its receiver.
+// Function views of the handler shapes. First is what comes before the
+// argument: the context interface for a handler function, the receiver
+// (as an unsafe.Pointer) for a method.
 type (
-	callFunc     func(CallCtx, unsafe.Pointer) (unsafe.Pointer, *Status)
-	callFuncErr  func(CallCtx, unsafe.Pointer) (unsafe.Pointer, error)
-	pushFunc     func(PushCtx, unsafe.Pointer) *Status
-	pushFuncErr  func(PushCtx, unsafe.Pointer) error
-	callMethod   func(unsafe.Pointer, unsafe.Pointer) (unsafe.Pointer, *Status)
-	callMethodEr func(unsafe.Pointer, unsafe.Pointer) (unsafe.Pointer, error)
-	pushMethod   func(unsafe.Pointer, unsafe.Pointer) *Status
-	pushMethodEr func(unsafe.Pointer, unsafe.Pointer) error
+	callView[First any]    func(First, unsafe.Pointer) (unsafe.Pointer, *Status)
+	callErrView[First any] func(First, unsafe.Pointer) (unsafe.Pointer, error)
+	pushView[First any]    func(First, unsafe.Pointer) *Status
+	pushErrView[First any] func(First, unsafe.Pointer) error
 )
 
 // as views the function value fn (of a func type) as an F.
@@ -39,89 +36,64 @@ func as[F any](fn reflect.Value) F {
 	return *(*F)(unsafe.Pointer(&words[1]))
 }
 
-// directResult reports whether a handler's result type lets it be called
-// directly: an unnamed pointer, so the returned word is that pointer.
-func directResult(ft reflect.Type, isCall bool) bool {
+// direct returns a function calling fn, of a direct shape, on its first
+// parameter and the argument; nil when fn's result is not an unnamed
+// pointer, which the reflect path must call.
+func direct[First any](fn reflect.Value, isCall, errResult bool) func(First, unsafe.Pointer) (any, *Status) {
+	ft := fn.Type()
 	if !isCall {
-		return true
+		if errResult {
+			f := as[pushErrView[First]](fn)
+			return func(first First, arg unsafe.Pointer) (any, *Status) { return nil, errStatus(f(first, arg)) }
+		}
+		f := as[pushView[First]](fn)
+		return func(first First, arg unsafe.Pointer) (any, *Status) { return nil, f(first, arg) }
 	}
 	r := ft.Out(0)
-	return r.Kind() == reflect.Pointer && r.Name() == ""
-}
-
-// result turns the pointer a handler returned back into its typed value.
-func result(elem reflect.Type, p unsafe.Pointer) any {
-	return reflect.NewAt(elem, p).Interface()
+	if r.Kind() != reflect.Pointer || r.Name() != "" {
+		return nil
+	}
+	elem := r.Elem()
+	if errResult {
+		f := as[callErrView[First]](fn)
+		return func(first First, arg unsafe.Pointer) (any, *Status) {
+			p, err := f(first, arg)
+			return callResults(elem, p, errStatus(err))
+		}
+	}
+	f := as[callView[First]](fn)
+	return func(first First, arg unsafe.Pointer) (any, *Status) {
+		p, st := f(first, arg)
+		return callResults(elem, p, st)
+	}
 }
 
 // directFunc returns an invoke for a handler function of a direct shape,
 // or nil.
 func directFunc(fn reflect.Value, isCall, errResult bool) func(*handlerCtx, reflect.Value) (any, *Status) {
-	ft := fn.Type()
-	if !directResult(ft, isCall) {
+	if isCall {
+		if call := direct[CallCtx](fn, isCall, errResult); call != nil {
+			return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return call(c.asCall, arg.UnsafePointer()) }
+		}
 		return nil
 	}
-	switch {
-	case isCall && !errResult:
-		f, elem := as[callFunc](fn), ft.Out(0).Elem()
-		return func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			r, st := f(c.asCall, arg.UnsafePointer())
-			return callResults(elem, r, st)
-		}
-	case isCall:
-		f, elem := as[callFuncErr](fn), ft.Out(0).Elem()
-		return func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			r, err := f(c.asCall, arg.UnsafePointer())
-			return callResults(elem, r, errStatus(err))
-		}
-	case !errResult:
-		f := as[pushFunc](fn)
-		return func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			return nil, f(c.asPush, arg.UnsafePointer())
-		}
-	default:
-		f := as[pushFuncErr](fn)
-		return func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			return nil, errStatus(f(c.asPush, arg.UnsafePointer()))
-		}
-	}
+	push := direct[PushCtx](fn, isCall, errResult)
+	return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return push(c.asPush, arg.UnsafePointer()) }
 }
 
 // directMethod returns a function calling a handler method of a direct
 // shape on a receiver and an argument, or nil.
 func directMethod(fn reflect.Value, isCall, errResult bool) func(recv, arg unsafe.Pointer) (any, *Status) {
-	ft := fn.Type()
-	if !directResult(ft, isCall) {
-		return nil
-	}
-	switch {
-	case isCall && !errResult:
-		f, elem := as[callMethod](fn), ft.Out(0).Elem()
-		return func(recv, arg unsafe.Pointer) (any, *Status) {
-			r, st := f(recv, arg)
-			return callResults(elem, r, st)
-		}
-	case isCall:
-		f, elem := as[callMethodEr](fn), ft.Out(0).Elem()
-		return func(recv, arg unsafe.Pointer) (any, *Status) {
-			r, err := f(recv, arg)
-			return callResults(elem, r, errStatus(err))
-		}
-	case !errResult:
-		f := as[pushMethod](fn)
-		return func(recv, arg unsafe.Pointer) (any, *Status) { return nil, f(recv, arg) }
-	default:
-		f := as[pushMethodEr](fn)
-		return func(recv, arg unsafe.Pointer) (any, *Status) { return nil, errStatus(f(recv, arg)) }
-	}
+	return direct[unsafe.Pointer](fn, isCall, errResult)
 }
 
-// callResults is results' direct counterpart: a failed call has no body.
-func callResults(elem reflect.Type, r unsafe.Pointer, st *Status) (any, *Status) {
+// callResults is results' direct counterpart: a failed call has no body,
+// and a pointer result becomes its typed value again.
+func callResults(elem reflect.Type, p unsafe.Pointer, st *Status) (any, *Status) {
 	if !st.OK() {
 		return nil, st
 	}
-	return result(elem, r), st
+	return reflect.NewAt(elem, p).Interface(), st
 }
 
 func errStatus(err error) *Status {
