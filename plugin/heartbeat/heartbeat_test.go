@@ -1,6 +1,7 @@
 package heartbeat_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,17 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
 
 const interval = 50 * time.Millisecond
+
+// pings counts the heartbeat calls a peer receives.
+type pings struct{ n *atomic.Int64 }
+
+func (pings) Name() string { return "ping-counter" }
+func (p pings) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
+	if c.Input().ServiceMethod == "/heartbeat" {
+		p.n.Add(1)
+	}
+	return nil
+}
 
 func TestHeartbeat(t *testing.T) {
 	tests := []struct {
@@ -27,7 +39,8 @@ func TestHeartbeat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var srvPs, cliPs []tp.Plugin
+			var received atomic.Int64
+			srvPs, cliPs := []tp.Plugin{pings{&received}}, []tp.Plugin{pings{&received}}
 			if tt.server != nil {
 				srvPs = append(srvPs, heartbeat.New(*tt.server))
 			}
@@ -39,8 +52,12 @@ func TestHeartbeat(t *testing.T) {
 			cli := tptest.NewPeer(t, tp.PeerConfig{}, cliPs...)
 			sess := tptest.Dial(t, cli, relay.Addr)
 
-			// Idle, with no user traffic, for four times what silence allows.
-			time.Sleep(4 * 3 * interval)
+			// Idle, with no user traffic, until twelve pings have kept it up.
+			// Each follows a silent interval of its sender, so with two
+			// senders that is at least six intervals: twice what silence
+			// allows. Waiting on pings, not a clock, keeps it steady on a
+			// slow machine.
+			tptest.WaitFor(t, "twelve pings", func() bool { return received.Load() >= 12 })
 			if !sess.Health() || srv.CountSession() != 1 {
 				t.Fatalf("an idle session closed: client healthy %v, server sessions %d", sess.Health(), srv.CountSession())
 			}

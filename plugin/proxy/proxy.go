@@ -18,6 +18,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/socket"
@@ -96,25 +97,24 @@ type rawBody interface {
 	InputBodyCodec() byte
 }
 
-// prepare picks the forwarder and the settings that carry meta, the body
-// codec and the chain.
+// prepare picks the forwarder and the setting that carries the meta, the
+// body codec and the chain.
 func (p *Proxy) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
 	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall}
 	fwd := p.route(label)
 	if fwd == nil {
 		return nil, nil, tp.NewStatus(tp.CodeNotFound, fmt.Sprintf("proxy: nowhere to forward %q", label.ServiceMethod), nil)
 	}
-	in := ctx.InputMeta()
-	settings := make([]tp.MessageSetting, 0, in.Len()+3)
-	in.Range(func(k, v string) bool {
-		settings = append(settings, tp.WithAddMeta(k, v))
-		return true
-	})
-	settings = append(settings,
-		tp.WithBodyCodec(ctx.InputBodyCodec()),
-		tp.WithAddMeta(ViaKey, fmt.Sprintf("%s#%d", label.SessionID, ctx.Seq())))
-	if ctx.PeekMeta(tp.RealIPKey) == "" {
-		settings = append(settings, tp.WithSetMeta(tp.RealIPKey, label.RealIP))
+	forward := func(m *socket.Message) {
+		ctx.InputMeta().Range(func(k, v string) bool {
+			m.Meta.Add(k, v)
+			return true
+		})
+		m.Meta.Add(ViaKey, label.SessionID+"#"+strconv.FormatUint(uint64(ctx.Seq()), 10))
+		if m.Meta.Get(tp.RealIPKey) == "" {
+			m.Meta.Set(tp.RealIPKey, label.RealIP)
+		}
+		m.BodyCodec = ctx.InputBodyCodec()
 	}
-	return fwd, settings, nil
+	return fwd, []tp.MessageSetting{forward}, nil
 }

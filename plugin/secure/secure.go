@@ -225,15 +225,17 @@ func (s *Secure) seal(c tp.WriteCtx, always bool) *tp.Status {
 	if st != nil {
 		return st
 	}
-	plain, err := m.MarshalBody(nil)
+	// One buffer: the nonce, then the body, sealed in place.
+	n := aead.NonceSize()
+	buf := make([]byte, n, n+len(m.Payload)+512)
+	if _, err := rand.Read(buf); err != nil {
+		return tp.NewStatus(tp.CodeInternal, "secure: no randomness for a nonce", err)
+	}
+	buf, err := m.MarshalBody(buf)
 	if err != nil {
 		return tp.NewStatus(tp.CodeInvalidArgument, "secure: cannot encode the body to encrypt", err)
 	}
-	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(out); err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: no randomness for a nonce", err)
-	}
-	m.Payload = aead.Seal(out, out, plain, additional(m))
+	m.Payload = aead.Seal(buf[:n], buf[:n], buf[n:], additional(m))
 	m.Body = nil
 	m.Meta.Set(MetaKey, "1")
 	return nil

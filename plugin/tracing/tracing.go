@@ -20,6 +20,7 @@
 package tracing
 
 import (
+	"context"
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/socket"
 	"go.opentelemetry.io/otel"
@@ -86,29 +87,33 @@ func (c carrier) Keys() []string {
 	return keys
 }
 
-// attrs describes a span: the session's part is made once per session
-// and kept in its swap (the peer address is the one it connected with).
-func attrs(sess *tp.Session, serviceMethod string) trace.SpanStartOption {
+// attrs describes a span: the session's attributes as one option made
+// once per session and kept in its swap (the peer address is the one it
+// connected with), plus the service method.
+func attrs(sess *tp.Session, serviceMethod string) (trace.SpanStartOption, trace.SpanStartOption) {
 	v, ok := sess.Swap().Load(attrsKey{})
 	if !ok {
-		v, _ = sess.Swap().LoadOrStore(attrsKey{}, []attribute.KeyValue{
+		v, _ = sess.Swap().LoadOrStore(attrsKey{}, trace.WithAttributes(
 			attribute.String("rpc.system", "tp"),
 			attribute.String("tp.session", sess.ID()),
 			attribute.String("network.peer.address", sess.RemoteAddr().String()),
-		})
+		))
 	}
-	base := v.([]attribute.KeyValue)
-	kv := make([]attribute.KeyValue, len(base), len(base)+1)
-	copy(kv, base)
-	return trace.WithAttributes(append(kv, attribute.String("rpc.method", serviceMethod))...)
+	return v.(trace.SpanStartOption), trace.WithAttributes(attribute.String("rpc.method", serviceMethod))
 }
 
 type attrsKey struct{}
 
+// start starts a span of kind named after the message's service method.
+func (t *Tracing) start(ctx context.Context, sess *tp.Session, m *socket.Message, kind trace.SpanKind) (context.Context, trace.Span) {
+	session, method := attrs(sess, m.ServiceMethod)
+	return t.tracer.Start(ctx, m.ServiceMethod, trace.WithSpanKind(kind), session, method)
+}
+
 // PreWriteCall starts the CLIENT span and puts its context in the meta.
 func (t *Tracing) PreWriteCall(c tp.WriteCtx) *tp.Status {
 	m := c.Output()
-	ctx, _ := t.tracer.Start(c.Context(), m.ServiceMethod, trace.WithSpanKind(trace.SpanKindClient), attrs(c.Session(), m.ServiceMethod))
+	ctx, _ := t.start(c.Context(), c.Session(), m, trace.SpanKindClient)
 	t.prop.Inject(ctx, carrier{&m.Meta})
 	if cmd, ok := c.(*tp.CallCmd); ok {
 		cmd.SetContext(ctx) // for CallDone
@@ -146,7 +151,7 @@ func (t *Tracing) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
 func (t *Tracing) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
 	m := c.Input()
 	ctx := t.prop.Extract(c.Context(), carrier{&m.Meta})
-	ctx, _ = t.tracer.Start(ctx, m.ServiceMethod, trace.WithSpanKind(kind), attrs(c.Session(), m.ServiceMethod))
+	ctx, _ = t.start(ctx, c.Session(), m, kind)
 	c.SetContext(ctx)
 }
 
@@ -159,7 +164,7 @@ func (t *Tracing) PostWriteReply(c tp.WriteCtx) *tp.Status {
 // PreWritePush records the PRODUCER span and puts its context in the meta.
 func (t *Tracing) PreWritePush(c tp.WriteCtx) *tp.Status {
 	m := c.Output()
-	ctx, span := t.tracer.Start(c.Context(), m.ServiceMethod, trace.WithSpanKind(trace.SpanKindProducer), attrs(c.Session(), m.ServiceMethod))
+	ctx, span := t.start(c.Context(), c.Session(), m, trace.SpanKindProducer)
 	t.prop.Inject(ctx, carrier{&m.Meta})
 	span.End()
 	return nil
