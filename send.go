@@ -156,7 +156,6 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if p.cfg.countTime {
 		c.start = time.Now()
 	}
-	c.ctx = ctx
 	if p.closing.Load() {
 		return ctx, errPeerClosing
 	}
