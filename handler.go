@@ -13,7 +13,8 @@ import (
 )
 
 // dispatch takes a CALL or PUSH off the read goroutine: it runs the header
-// hooks, finds the route and hands the rest to the handler pool. Decoding
+// hooks, finds the route and queues the rest for the handler pool (see
+// runQueue). Decoding
 // the body happens on the pool, so the read loop stays free.
 func (p *Peer) dispatch(s *Session, m *socket.Message) {
 	c := acquireHandlerCtx(s, m)
@@ -45,21 +46,33 @@ func (p *Peer) dispatch(s *Session, m *socket.Message) {
 		st = errPeerClosing
 	}
 	if st == nil {
-		if err := p.pool.Invoke(c); err == nil {
+		if p.queue.push(c) {
 			return
 		}
 		p.inflight.leave()
-		st = NewStatus(CodeOverloaded, fmt.Sprintf("all %d handlers are busy; retry later", p.cfg.PoolSize), nil)
+		st = p.poolFull()
 	}
-	if isCall {
+	c.refuse(st)
+}
+
+// refuse answers a message no handler will serve: a CALL gets st as its
+// reply, a PUSH is dropped. It releases c.
+func (c *handlerCtx) refuse(st *Status) {
+	if c.output != nil {
 		c.writeReply(st)
 	} else {
-		p.logger.Debug("dropped a push", "service_method", m.ServiceMethod, "session", s.ID(), "status", st)
+		c.sess.peer.logger.Debug("dropped a push", "service_method", c.input.ServiceMethod, "session", c.sess.ID(), "status", st)
 	}
 	c.release()
 }
 
-// run serves one message on the handler pool.
+// poolFull is the status of a message refused because every handler
+// goroutine the pool allows is busy.
+func (p *Peer) poolFull() *Status {
+	return NewStatus(CodeOverloaded, fmt.Sprintf("all %d handlers are busy; retry later", p.cfg.PoolSize), nil)
+}
+
+// run serves one message on a handler goroutine.
 func (c *handlerCtx) run() {
 	p := c.sess.peer
 	defer p.inflight.leave()

@@ -24,7 +24,8 @@ type Peer struct {
 	plugins *plugins
 	router  *Router
 	logger  *slog.Logger
-	pool    *ants.PoolWithFuncGeneric[*handlerCtx]
+	pool    *ants.PoolWithFuncGeneric[*runQueue]
+	queue   runQueue
 	hub     hub
 
 	closing   atomic.Bool
@@ -56,12 +57,12 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
 	p.router = newRouter(p.cfg.RPCStyle, p.plugins)
 	p.hub.m = map[string]*Session{}
 	p.inflight.idle = make(chan struct{})
-	pool, err := ants.NewPoolWithFuncGeneric(p.cfg.PoolSize, (*handlerCtx).run,
+	pool, err := ants.NewPoolWithFuncGeneric(p.cfg.PoolSize, (*runQueue).drain,
 		ants.WithNonblocking(true), ants.WithLogger(antsLogger{p.logger}))
 	if err != nil {
 		panic(fmt.Sprintf("tp: cannot make the handler pool: %v", err)) // only for a size <= 0, which settle prevents
 	}
-	p.pool = pool
+	p.pool, p.queue.pool = pool, pool
 	if p.initErr == nil {
 		p.initErr = run(p.plugins.postNewPeer, PostNewPeerPlugin.PostNewPeer, p)
 	}
@@ -346,9 +347,10 @@ func (p *Peer) Session(id string) (*Session, bool) { return p.hub.get(id) }
 // RangeSession calls fn for each session until fn returns false.
 func (p *Peer) RangeSession(fn func(*Session) bool) { p.hub.each(fn) }
 
-// PoolUsage returns how many handlers run now, and how many may run at
-// once (PeerConfig.PoolSize).
-func (p *Peer) PoolUsage() (running, size int) { return p.pool.Running(), p.pool.Cap() }
+// PoolUsage returns how many messages are being handled now (in their
+// handler, or queued for one), and how many handlers may run at once
+// (PeerConfig.PoolSize).
+func (p *Peer) PoolUsage() (running, size int) { return int(p.inflight.running()), p.pool.Cap() }
 
 // CountSession returns the number of sessions.
 func (p *Peer) CountSession() int { return p.hub.count() }

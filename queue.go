@@ -1,0 +1,119 @@
+package tp
+
+import "sync"
+
+// runQueue holds the CALLs and PUSHes the read goroutines have taken off
+// the wire and that wait for a handler goroutine. Its drainers, tasks on
+// the peer's pool, run messages one after another until the queue is
+// empty.
+//
+// Binding a message to a goroutine only when one is free to run it, rather
+// than waking a pool worker per message, is what makes a burst of frames
+// cheap: a drainer that just finished a handler takes the next message on
+// the same stack, still in cache, with no handoff.
+//
+// No message waits behind a handler that blocks. Whenever a drainer runs
+// a handler while messages are queued, the queue keeps a spare: a drainer
+// started but not yet in a handler. If the handler parks (on I/O, a lock,
+// a callback to the peer), the scheduler runs the spare, which takes the
+// next message and, if more are queued, makes sure of a spare of its own.
+// So every queued message is as close to running as with a goroutine of
+// its own, at the cost of a pool task per handler that blocks rather than
+// per message.
+type runQueue struct {
+	pool interface{ Invoke(*runQueue) error }
+
+	mu    sync.Mutex
+	ring  []*handlerCtx // len is a power of two
+	head  int
+	n     int
+	spare int // drainers started and not in a handler
+}
+
+// push queues c and makes sure a drainer will take it. It reports false,
+// with c not queued, when no drainer can start: the pool is full.
+func (q *runQueue) push(c *handlerCtx) bool {
+	q.mu.Lock()
+	if q.n == len(q.ring) {
+		q.grow()
+	}
+	q.ring[(q.head+q.n)&(len(q.ring)-1)] = c
+	q.n++
+	if q.spare > 0 {
+		q.mu.Unlock()
+		return true
+	}
+	q.spare++
+	q.mu.Unlock()
+	if q.pool.Invoke(q) == nil {
+		return true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.spare--
+	// A drainer that left a handler since may have taken c already.
+	last := (q.head + q.n - 1) & (len(q.ring) - 1)
+	if q.n > 0 && q.ring[last] == c {
+		q.ring[last] = nil
+		q.n--
+		return false
+	}
+	return true
+}
+
+// drain runs queued messages until none is left. It is the pool's task.
+func (q *runQueue) drain() {
+	q.mu.Lock()
+	for q.n > 0 {
+		c := q.ring[q.head]
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) & (len(q.ring) - 1)
+		q.n--
+		q.spare--
+		var refused []*handlerCtx
+		if q.n > 0 && q.spare == 0 {
+			q.spare++
+			q.mu.Unlock()
+			if q.pool.Invoke(q) != nil {
+				// The pool is full: what waits would wait behind busy
+				// handlers, so it is refused now, as push refuses.
+				q.mu.Lock()
+				q.spare--
+				refused = q.takeAll()
+				q.mu.Unlock()
+			}
+		} else {
+			q.mu.Unlock()
+		}
+		for _, r := range refused {
+			p := r.sess.peer
+			p.inflight.leave()
+			r.refuse(p.poolFull())
+		}
+		c.run()
+		q.mu.Lock()
+		q.spare++
+	}
+	q.spare--
+	q.mu.Unlock()
+}
+
+// takeAll empties the queue. Called with mu held.
+func (q *runQueue) takeAll() []*handlerCtx {
+	out := make([]*handlerCtx, 0, q.n)
+	for ; q.n > 0; q.n-- {
+		out = append(out, q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) & (len(q.ring) - 1)
+	}
+	return out
+}
+
+// grow doubles the ring, keeping the order. Called with mu held.
+func (q *runQueue) grow() {
+	ring := make([]*handlerCtx, max(2*len(q.ring), 64))
+	for i := range q.n {
+		ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
+	}
+	q.ring, q.head = ring, 0
+}

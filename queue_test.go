@@ -1,0 +1,69 @@
+package tp_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/seed-a9a850dd/tp"
+)
+
+// A burst of calls whose handlers all block must not wait behind one
+// another: handler goroutines take queued messages in turn, and a handler
+// that parks must leave a spare to take the next.
+func TestBlockedHandlersHoldNobody(t *testing.T) {
+	bs := newBlocks()
+	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
+	const n = 200
+	done := make(chan *tp.CallCmd, n)
+	results := make([]int, n)
+	for i := range n {
+		sess.AsyncCall(context.Background(), "/blocker/wait", i, &results[i], done)
+	}
+	waitFor(t, "every handler of the burst to run at once", func() bool { return bs.entered.Load() == n })
+	var got int
+	if err := sess.Call(context.Background(), "/blocker/echo", 7, &got).Err(); err != nil || got != 7 {
+		t.Fatalf("a call while %d handlers block: %d, %v", n, got, err)
+	}
+	close(bs.release)
+	for range n {
+		if c := <-done; c.Err() != nil {
+			t.Fatalf("call %d: %v", c.Seq(), c.Err())
+		}
+	}
+	for i, r := range results {
+		if r != i {
+			t.Fatalf("call %d answered %d", i, r)
+		}
+	}
+}
+
+// With every handler goroutine the pool allows busy, the rest of a burst
+// is refused at once, whichever path it takes.
+func TestPoolFullRefusesBurst(t *testing.T) {
+	bs := newBlocks()
+	_, _, sess := pair(t, tp.PeerConfig{PoolSize: 3}, tp.PeerConfig{}, bs.routes)
+	const n = 12
+	done := make(chan *tp.CallCmd, n)
+	for i := range n {
+		sess.AsyncCall(context.Background(), "/blocker/wait", i, nil, done)
+	}
+	timeout := time.After(10 * time.Second)
+	for range n - 3 {
+		select {
+		case c := <-done:
+			if c.Status().Code() != tp.CodeOverloaded {
+				t.Fatalf("call %d: %v, want overloaded", c.Seq(), c.Status())
+			}
+		case <-timeout:
+			t.Fatal("the calls the pool had no room for were not refused")
+		}
+	}
+	waitFor(t, "the pool's three handlers", func() bool { return bs.entered.Load() == 3 })
+	close(bs.release)
+	for range 3 {
+		if c := <-done; c.Err() != nil {
+			t.Fatalf("call %d: %v", c.Seq(), c.Err())
+		}
+	}
+}
