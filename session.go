@@ -34,9 +34,10 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex // guards state, up and ended
-	state sessionState
-	ended *Status // why the session closed, when the peer said
+	mu     sync.Mutex // guards state, up and ended
+	state  sessionState
+	active atomic.Bool // state == stateActive, for callers that do not lock
+	ended  *Status     // why the session closed, when the peer said
 
 	handshaking atomic.Bool   // PostDial or PostAccept hooks run: see ReadHandshake
 	draining    atomic.Bool   // we move off this connection once its calls are done
@@ -59,6 +60,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
 	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, answered: make(chan struct{})}
+	s.active.Store(true)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sock.Store(sock)
 	id := sock.RemoteAddr().String()
@@ -88,11 +90,7 @@ func (s *Session) RemoteAddr() net.Addr { return s.sock.Load().RemoteAddr() }
 
 // Health reports whether the session is connected: not closed, and not
 // waiting for a redial.
-func (s *Session) Health() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == stateActive
-}
+func (s *Session) Health() bool { return s.active.Load() }
 
 // Close closes the session for good: no redial follows. Calls waiting on it
 // fail with CodeConnClosed. Frames already queued are flushed first. Close
@@ -106,15 +104,24 @@ func (s *Session) Close() error {
 	if s.state == stateRedialing {
 		close(s.up) // waiters see stateClosed
 	}
-	s.state = stateClosed
+	s.setState(stateClosed)
 	s.mu.Unlock()
 	s.cancel()
 	return s.sock.Load().Close()
 }
 
+// setState moves the session to st. Called with mu held.
+func (s *Session) setState(st sessionState) {
+	s.state = st
+	s.active.Store(st == stateActive)
+}
+
 // socket returns the current socket, waiting through a redial until ctx
 // ends.
 func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
+	if s.active.Load() { // the common case, without the lock every caller would share
+		return s.sock.Load(), nil
+	}
 	for {
 		s.mu.Lock()
 		state, up := s.state, s.up
@@ -285,7 +292,8 @@ func (s *Session) drain() bool {
 	}
 	s.mu.Lock()
 	if s.state == stateActive {
-		s.state, s.up = stateRedialing, make(chan struct{})
+		s.setState(stateRedialing)
+		s.up = make(chan struct{})
 	}
 	s.mu.Unlock()
 	s.notify(NewStatus(CodeShuttingDown, "moving to a new connection", nil), answerKey, "move")
@@ -352,7 +360,7 @@ func (s *Session) redial(cause *Status) bool {
 	if s.state != stateRedialing { // draining already made the channel callers wait on
 		s.up = make(chan struct{})
 	}
-	s.state = stateRedialing
+	s.setState(stateRedialing)
 	s.mu.Unlock()
 	p.logger.Warn("connection broke; redialing", "session", s.ID(), "addr", s.dialAddr, "cause", cause)
 
@@ -388,7 +396,7 @@ func (s *Session) redial(cause *Status) bool {
 			sock.Close()
 			return false
 		}
-		s.state = stateActive
+		s.setState(stateActive)
 		close(s.up)
 		s.mu.Unlock()
 		p.logger.Info("redialed", "session", s.ID(), "addr", s.dialAddr)
