@@ -31,7 +31,8 @@ type runQueue struct {
 }
 
 // push queues c and makes sure a drainer will take it. It reports false,
-// with c not queued, when no drainer can start: the pool is full.
+// with c not queued, when no drainer can start: the pool is full. Other
+// messages queued then are refused here.
 func (q *runQueue) push(c *handlerCtx) bool {
 	q.mu.Lock()
 	if q.n == len(q.ring) {
@@ -48,17 +49,25 @@ func (q *runQueue) push(c *handlerCtx) bool {
 	if q.pool.Invoke(q) == nil {
 		return true
 	}
+	// The pool is full. Unless a drainer has come free since, nothing
+	// will take what is queued (other sessions may have queued behind c,
+	// counting on the drainer c was to start): refuse all of it now.
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.spare--
-	// A drainer that left a handler since may have taken c already.
-	last := (q.head + q.n - 1) & (len(q.ring) - 1)
-	if q.n > 0 && q.ring[last] == c {
-		q.ring[last] = nil
-		q.n--
-		return false
+	var refused []*handlerCtx
+	if q.spare == 0 {
+		refused = q.takeAll()
 	}
-	return true
+	q.mu.Unlock()
+	queued := true
+	for _, r := range refused {
+		if r == c {
+			queued = false // the caller refuses c
+			continue
+		}
+		r.refuseFull()
+	}
+	return queued
 }
 
 // drain runs queued messages until none is left. It is the pool's task.
@@ -86,9 +95,7 @@ func (q *runQueue) drain() {
 			q.mu.Unlock()
 		}
 		for _, r := range refused {
-			p := r.sess.peer
-			p.inflight.leave()
-			r.refuse(p.poolFull())
+			r.refuseFull()
 		}
 		c.run()
 		q.mu.Lock()
@@ -116,4 +123,11 @@ func (q *runQueue) grow() {
 		ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
 	}
 	q.ring, q.head = ring, 0
+}
+
+// refuseFull refuses a queued message for want of a handler goroutine.
+func (c *handlerCtx) refuseFull() {
+	p := c.sess.peer
+	p.inflight.leave()
+	c.refuse(p.poolFull())
 }

@@ -2,6 +2,7 @@ package tp_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,31 +40,45 @@ func TestBlockedHandlersHoldNobody(t *testing.T) {
 }
 
 // With every handler goroutine the pool allows busy, the rest of a burst
-// is refused at once, whichever path it takes.
+// is refused at once, whichever path it takes; with several sessions, the
+// bursts of the others too.
 func TestPoolFullRefusesBurst(t *testing.T) {
-	bs := newBlocks()
-	_, _, sess := pair(t, tp.PeerConfig{PoolSize: 3}, tp.PeerConfig{}, bs.routes)
-	const n = 12
-	done := make(chan *tp.CallCmd, n)
-	for i := range n {
-		sess.AsyncCall(context.Background(), "/blocker/wait", i, nil, done)
-	}
-	timeout := time.After(10 * time.Second)
-	for range n - 3 {
-		select {
-		case c := <-done:
-			if c.Status().Code() != tp.CodeOverloaded {
-				t.Fatalf("call %d: %v, want overloaded", c.Seq(), c.Status())
+	for _, sessions := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d sessions", sessions), func(t *testing.T) {
+			const pool, perSession = 3, 12
+			bs := newBlocks()
+			srv := newPeer(t, tp.PeerConfig{PoolSize: pool})
+			bs.routes(srv)
+			addr := serve(t, srv)
+			cli := newPeer(t, tp.PeerConfig{})
+			n := sessions * perSession
+			done := make(chan *tp.CallCmd, n)
+			for range sessions {
+				sess := dial(t, cli, addr)
+				go func() {
+					for i := range perSession {
+						sess.AsyncCall(context.Background(), "/blocker/wait", i, nil, done)
+					}
+				}()
 			}
-		case <-timeout:
-			t.Fatal("the calls the pool had no room for were not refused")
-		}
-	}
-	waitFor(t, "the pool's three handlers", func() bool { return bs.entered.Load() == 3 })
-	close(bs.release)
-	for range 3 {
-		if c := <-done; c.Err() != nil {
-			t.Fatalf("call %d: %v", c.Seq(), c.Err())
-		}
+			timeout := time.After(10 * time.Second)
+			for range n - pool {
+				select {
+				case c := <-done:
+					if c.Status().Code() != tp.CodeOverloaded {
+						t.Fatalf("call %d: %v, want overloaded", c.Seq(), c.Status())
+					}
+				case <-timeout:
+					t.Fatal("the calls the pool had no room for were not refused")
+				}
+			}
+			waitFor(t, "the pool's handlers", func() bool { return bs.entered.Load() == pool })
+			close(bs.release)
+			for range pool {
+				if c := <-done; c.Err() != nil {
+					t.Fatalf("call %d: %v", c.Seq(), c.Err())
+				}
+			}
+		})
 	}
 }
