@@ -84,11 +84,14 @@ func (q *runQueue) drain() {
 			q.spare++
 			q.mu.Unlock()
 			if q.pool.Invoke(q) != nil {
-				// The pool is full: what waits would wait behind busy
-				// handlers, so it is refused now, as push refuses.
+				// The pool is full: unless a drainer has come free since,
+				// what waits would wait behind busy handlers, so it is
+				// refused now, as push refuses.
 				q.mu.Lock()
 				q.spare--
-				refused = q.takeAll()
+				if q.spare == 0 {
+					refused = q.takeAll()
+				}
 				q.mu.Unlock()
 			}
 		} else {
@@ -102,8 +105,14 @@ func (q *runQueue) drain() {
 		q.spare++
 	}
 	q.spare--
+	if len(q.ring) > maxIdleRing {
+		q.ring, q.head = nil, 0 // a burst's ring should not stay forever
+	}
 	q.mu.Unlock()
 }
+
+// maxIdleRing is the largest ring an empty queue keeps.
+const maxIdleRing = 4096
 
 // takeAll empties the queue. Called with mu held.
 func (q *runQueue) takeAll() []*handlerCtx {
