@@ -14,8 +14,8 @@ import (
 
 // dispatch takes a CALL or PUSH off the read goroutine: it runs the header
 // hooks, finds the route and queues the rest for the handler pool (see
-// runQueue). Decoding
-// the body happens on the pool, so the read loop stays free.
+// runQueue). Decoding the body happens on the pool, so the read loop stays
+// free.
 func (p *Peer) dispatch(s *Session, m *socket.Message) {
 	c := acquireHandlerCtx(s, m)
 	if p.cfg.countTime {
