@@ -14,7 +14,7 @@ import (
 // that parks must leave a spare to take the next.
 func TestBlockedHandlersHoldNobody(t *testing.T) {
 	bs := newBlocks()
-	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
+	srv, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, bs.routes)
 	const n = 200
 	done := make(chan *tp.CallCmd, n)
 	results := make([]int, n)
@@ -22,6 +22,9 @@ func TestBlockedHandlersHoldNobody(t *testing.T) {
 		sess.AsyncCall(context.Background(), "/blocker/wait", i, &results[i], done)
 	}
 	waitFor(t, "every handler of the burst to run at once", func() bool { return bs.entered.Load() == n })
+	if running, size := srv.PoolUsage(); running != n || size != 10000 {
+		t.Fatalf("PoolUsage with %d handlers blocked: %d of %d", n, running, size)
+	}
 	var got int
 	if err := sess.Call(context.Background(), "/blocker/echo", 7, &got).Err(); err != nil || got != 7 {
 		t.Fatalf("a call while %d handlers block: %d, %v", n, got, err)
@@ -37,6 +40,7 @@ func TestBlockedHandlersHoldNobody(t *testing.T) {
 			t.Fatalf("call %d answered %d", i, r)
 		}
 	}
+	waitFor(t, "the pool to be idle", func() bool { running, _ := srv.PoolUsage(); return running == 0 })
 }
 
 // With every handler goroutine the pool allows busy, the rest of a burst
