@@ -34,10 +34,9 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards state, up and ended
-	state  sessionState
-	active atomic.Bool // state == stateActive, for callers that do not lock
-	ended  *Status     // why the session closed, when the peer said
+	mu    sync.Mutex   // guards changes of state, and up and ended
+	state atomic.Int32 // a sessionState: changed under mu, read without it
+	ended *Status      // why the session closed, when the peer said
 
 	handshaking atomic.Bool   // PostDial or PostAccept hooks run: see ReadHandshake
 	draining    atomic.Bool   // we move off this connection once its calls are done
@@ -51,7 +50,7 @@ type Session struct {
 type sessionState int
 
 const (
-	stateActive sessionState = iota
+	stateActive sessionState = iota // the zero value: a new session is connected
 	stateRedialing
 	stateClosed
 )
@@ -60,7 +59,6 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
 	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, answered: make(chan struct{})}
-	s.active.Store(true)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sock.Store(sock)
 	id := sock.RemoteAddr().String()
@@ -90,18 +88,18 @@ func (s *Session) RemoteAddr() net.Addr { return s.sock.Load().RemoteAddr() }
 
 // Health reports whether the session is connected: not closed, and not
 // waiting for a redial.
-func (s *Session) Health() bool { return s.active.Load() }
+func (s *Session) Health() bool { return s.loadState() == stateActive }
 
 // Close closes the session for good: no redial follows. Calls waiting on it
 // fail with CodeConnClosed. Frames already queued are flushed first. Close
 // is idempotent and does not wait for the read goroutine; Peer.Close does.
 func (s *Session) Close() error {
 	s.mu.Lock()
-	if s.state == stateClosed {
+	if s.loadState() == stateClosed {
 		s.mu.Unlock()
 		return nil
 	}
-	if s.state == stateRedialing {
+	if s.loadState() == stateRedialing {
 		close(s.up) // waiters see stateClosed
 	}
 	s.setState(stateClosed)
@@ -111,20 +109,20 @@ func (s *Session) Close() error {
 }
 
 // setState moves the session to st. Called with mu held.
-func (s *Session) setState(st sessionState) {
-	s.state = st
-	s.active.Store(st == stateActive)
-}
+func (s *Session) setState(st sessionState) { s.state.Store(int32(st)) }
+
+// loadState is the session's state; without mu held, it may change at once.
+func (s *Session) loadState() sessionState { return sessionState(s.state.Load()) }
 
 // socket returns the current socket, waiting through a redial until ctx
 // ends.
 func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
-	if s.active.Load() { // the common case, without the lock every caller would share
+	if s.loadState() == stateActive { // the common case, without the lock every caller would share
 		return s.sock.Load(), nil
 	}
 	for {
 		s.mu.Lock()
-		state, up := s.state, s.up
+		state, up := s.loadState(), s.up
 		s.mu.Unlock()
 		switch state {
 		case stateActive:
@@ -291,7 +289,7 @@ func (s *Session) drain() bool {
 		return true
 	}
 	s.mu.Lock()
-	if s.state == stateActive {
+	if s.loadState() == stateActive {
 		s.setState(stateRedialing)
 		s.up = make(chan struct{})
 	}
@@ -353,11 +351,11 @@ func (s *Session) redial(cause *Status) bool {
 		return false
 	}
 	s.mu.Lock()
-	if s.state == stateClosed {
+	if s.loadState() == stateClosed {
 		s.mu.Unlock()
 		return false
 	}
-	if s.state != stateRedialing { // draining already made the channel callers wait on
+	if s.loadState() != stateRedialing { // draining already made the channel callers wait on
 		s.up = make(chan struct{})
 	}
 	s.setState(stateRedialing)
@@ -391,7 +389,7 @@ func (s *Session) redial(cause *Status) bool {
 		s.pending.reopen()
 		s.draining.Store(false)
 		s.mu.Lock()
-		if s.state == stateClosed { // closed while we dialed
+		if s.loadState() == stateClosed { // closed while we dialed
 			s.mu.Unlock()
 			sock.Close()
 			return false
