@@ -24,8 +24,7 @@ type Peer struct {
 	plugins *plugins
 	router  *Router
 	logger  *slog.Logger
-	pool    *ants.PoolWithFuncGeneric[*runQueue]
-	queue   runQueue
+	queue   runQueue // in front of the handler pool, which it owns
 	hub     hub
 
 	closing   atomic.Bool
@@ -62,7 +61,7 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
 	if err != nil {
 		panic(fmt.Sprintf("tp: cannot make the handler pool: %v", err)) // only for a size <= 0, which settle prevents
 	}
-	p.pool, p.queue.pool = pool, pool
+	p.queue.pool = pool
 	if p.initErr == nil {
 		p.initErr = run(p.plugins.postNewPeer, PostNewPeerPlugin.PostNewPeer, p)
 	}
@@ -350,7 +349,7 @@ func (p *Peer) RangeSession(fn func(*Session) bool) { p.hub.each(fn) }
 // PoolUsage returns how many messages are being handled now (in their
 // handler, or queued for one), and how many handlers may run at once
 // (PeerConfig.PoolSize).
-func (p *Peer) PoolUsage() (running, size int) { return int(p.inflight.running()), p.pool.Cap() }
+func (p *Peer) PoolUsage() (running, size int) { return int(p.inflight.running()), p.queue.pool.Cap() }
 
 // CountSession returns the number of sessions.
 func (p *Peer) CountSession() int { return p.hub.count() }
@@ -410,7 +409,7 @@ func (p *Peer) Close() error {
 			return true
 		})
 		p.loops.Wait()
-		if err := p.pool.ReleaseTimeout(p.cfg.ShutdownTimeout); err != nil {
+		if err := p.queue.pool.ReleaseTimeout(p.cfg.ShutdownTimeout); err != nil {
 			p.logger.Warn("handler pool did not drain", "err", err)
 		}
 	})

@@ -1,6 +1,10 @@
 package tp
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/panjf2000/ants/v2"
+)
 
 // runQueue holds the CALLs and PUSHes the read goroutines have taken off
 // the wire and that wait for a handler goroutine. Its drainers, tasks on
@@ -21,7 +25,7 @@ import "sync"
 // its own, at the cost of a pool task per handler that blocks rather than
 // per message.
 type runQueue struct {
-	pool interface{ Invoke(*runQueue) error }
+	pool *ants.PoolWithFuncGeneric[*runQueue] // the peer's handler pool
 
 	mu    sync.Mutex
 	ring  []*handlerCtx // len is a power of two
