@@ -2,7 +2,6 @@ package tp
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 // closed (Call returns it done).
 type CallCmd struct {
 	sess          *Session
+	conn          *conn       // the connection the call went out on
+	registered    atomic.Bool // in conn's pending table under seq
 	serviceMethod string
 	seq           uint32
 	result        any
@@ -162,79 +163,5 @@ func (c *CallCmd) record() {
 	}
 	for _, h := range p.plugins.callDone {
 		h.CallDone(c)
-	}
-}
-
-// pendingCalls holds calls waiting for their reply, by seq. It is sharded
-// so concurrent callers on one session do not queue behind one mutex.
-// fail closes it: a connection's calls are failed once, and a call cannot
-// register after that, until reopen (after a redial).
-type pendingCalls struct {
-	shards [32]pendingShard
-	n      atomic.Int64 // calls waiting, for PeerConfig.MaxPendingCalls
-}
-
-type pendingShard struct {
-	mu     sync.Mutex
-	calls  map[uint32]*CallCmd
-	closed bool
-	_      [40]byte // keep shards on their own cache lines
-}
-
-func (p *pendingCalls) shard(seq uint32) *pendingShard { return &p.shards[seq%uint32(len(p.shards))] }
-
-// add registers c; false when the table is closed.
-func (p *pendingCalls) add(c *CallCmd) bool {
-	s := p.shard(c.seq)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.calls == nil {
-		s.calls = make(map[uint32]*CallCmd)
-	}
-	s.calls[c.seq] = c
-	p.n.Add(1)
-	return true
-}
-
-// take removes and returns the call with seq, or nil. Whoever takes a call
-// owns its completion.
-func (p *pendingCalls) take(seq uint32) *CallCmd {
-	s := p.shard(seq)
-	s.mu.Lock()
-	c := s.calls[seq]
-	if c != nil {
-		delete(s.calls, seq)
-		p.n.Add(-1)
-	}
-	s.mu.Unlock()
-	return c
-}
-
-// closeAll closes the table and returns the calls that were waiting.
-func (p *pendingCalls) closeAll() []*CallCmd {
-	var out []*CallCmd
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		s.closed = true
-		for seq, c := range s.calls {
-			out = append(out, c)
-			delete(s.calls, seq)
-			p.n.Add(-1)
-		}
-		s.mu.Unlock()
-	}
-	return out
-}
-
-func (p *pendingCalls) reopen() {
-	for i := range p.shards {
-		s := &p.shards[i]
-		s.mu.Lock()
-		s.closed = false
-		s.mu.Unlock()
 	}
 }

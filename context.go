@@ -70,22 +70,28 @@ type UnknownCallCtx interface {
 const RealIPKey = "X-Real-IP"
 
 // handlerCtx serves one CALL or PUSH, from the read goroutine to the
-// handler's end. It is pooled: nothing may keep it after release.
+// handler's end. It is made for one message and never reused: a
+// goroutine the handler started may keep it, and find it still pointing
+// at its own caller. Its methods are safe for concurrent use by the
+// handler's goroutines; once the handler has returned, what belonged to
+// the message is gone (the meta reads empty, the reply is sent, Context
+// has ended), and what user code took a pointer to (InputMeta, InputBody)
+// is left to the garbage collector rather than recycled.
 type handlerCtx struct {
 	sess    *Session
-	input   *socket.Message
-	output  *socket.Message // the reply; nil for a PUSH
+	conn    *conn  // the connection the message came on, and its reply goes out on
+	method  string // the message's, as read
+	seq     uint32
 	handler *Handler
 	arg     reflect.Value
-	start   time.Time
+	start   time.Time // when the message was read, if a setting needs it
+
+	mu      sync.Mutex
+	input   *socket.Message // nil once the handler has returned
+	output  *socket.Message // the reply; nil for a PUSH, and once sent
+	escaped bool            // user code holds a pointer into input
 	ctx     context.Context // built on first use
 	cancel  context.CancelFunc
-
-	// The ctx as the interfaces handlers receive, made once per pooled
-	// value: converting per call would re-check the interface every time.
-	asCall               CallCtx
-	asPush               PushCtx
-	callValue, pushValue reflect.Value
 }
 
 var (
@@ -96,57 +102,121 @@ var (
 	_ WriteCtx       = (*handlerCtx)(nil)
 )
 
-var handlerCtxPool = sync.Pool{New: func() any {
-	c := new(handlerCtx)
-	c.asCall, c.asPush = c, c
-	c.callValue, c.pushValue = reflect.ValueOf(&c.asCall).Elem(), reflect.ValueOf(&c.asPush).Elem()
-	return c
-}}
-
-func acquireHandlerCtx(s *Session, in *socket.Message) *handlerCtx {
-	c := handlerCtxPool.Get().(*handlerCtx)
-	c.sess, c.input = s, in
-	return c
+func newHandlerCtx(s *Session, cn *conn, in *socket.Message) *handlerCtx {
+	return &handlerCtx{sess: s, conn: cn, input: in, method: in.ServiceMethod, seq: in.Seq}
 }
 
 // value returns the ctx as a reflect.Value of CallCtx or PushCtx.
 func (c *handlerCtx) value(isCall bool) reflect.Value {
 	if isCall {
-		return c.callValue
+		v := CallCtx(c)
+		return reflect.ValueOf(&v).Elem()
 	}
-	return c.pushValue
+	v := PushCtx(c)
+	return reflect.ValueOf(&v).Elem()
 }
 
+// release ends the message's life: its context ends, and its messages go
+// back to the pool unless user code may still read them.
 func (c *handlerCtx) release() {
-	if c.cancel != nil {
-		c.cancel()
+	c.mu.Lock()
+	in, out, escaped, cancel := c.input, c.output, c.escaped, c.cancel
+	c.input, c.output, c.cancel = nil, nil, nil
+	if c.ctx == nil {
+		c.ctx = endedCtx
 	}
-	if c.input != nil {
-		socket.ReleaseMessage(c.input)
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
-	if c.output != nil {
-		socket.ReleaseMessage(c.output)
+	if in != nil && !escaped {
+		socket.ReleaseMessage(in)
 	}
-	*c = handlerCtx{asCall: c.asCall, asPush: c.asPush, callValue: c.callValue, pushValue: c.pushValue}
-	handlerCtxPool.Put(c)
+	if out != nil {
+		socket.ReleaseMessage(out)
+	}
 }
 
-func (c *handlerCtx) Session() *Session          { return c.sess }
-func (c *handlerCtx) ServiceMethod() string      { return c.input.ServiceMethod }
-func (c *handlerCtx) Seq() uint32                { return c.input.Seq }
-func (c *handlerCtx) PeekMeta(key string) string { return c.input.Meta.Get(key) }
-func (c *handlerCtx) InputMeta() *socket.Meta    { return &c.input.Meta }
-func (c *handlerCtx) Swap() *sync.Map            { return c.sess.Swap() }
-func (c *handlerCtx) Input() *socket.Message     { return c.input }
-func (c *handlerCtx) Output() *socket.Message    { return c.output }
-func (c *handlerCtx) InputBodyCodec() byte       { return c.input.BodyCodec }
-func (c *handlerCtx) InputBody() []byte          { return c.input.Payload }
+// endedCtx is the Context of a handler asked for it only after it returned.
+var endedCtx = func() context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errHandlerReturned)
+	return ctx
+}()
 
-func (c *handlerCtx) StartTime() time.Time { return c.start }
+var errHandlerReturned = NewStatus(CodeCanceled, "the handler has returned", nil)
+
+// in returns the input message while the handler runs, or nil.
+func (c *handlerCtx) in() *socket.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.input
+}
+
+func (c *handlerCtx) Session() *Session     { return c.sess }
+func (c *handlerCtx) ServiceMethod() string { return c.method }
+func (c *handlerCtx) Seq() uint32           { return c.seq }
+func (c *handlerCtx) Swap() *sync.Map       { return c.sess.Swap() }
+func (c *handlerCtx) StartTime() time.Time  { return c.start }
+
+func (c *handlerCtx) PeekMeta(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.input == nil {
+		return ""
+	}
+	return c.input.Meta.Get(key)
+}
+
+// InputMeta is the message's meta; empty once the handler has returned.
+func (c *handlerCtx) InputMeta() *socket.Meta {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.input == nil {
+		return new(socket.Meta)
+	}
+	c.escaped = true
+	return &c.input.Meta
+}
+
+func (c *handlerCtx) Input() *socket.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.input != nil {
+		c.escaped = true
+	}
+	return c.input
+}
+
+func (c *handlerCtx) Output() *socket.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.output
+}
+
+func (c *handlerCtx) InputBodyCodec() byte {
+	if in := c.in(); in != nil {
+		return in.BodyCodec
+	}
+	return 0
+}
+
+// InputBody is the encoded body; nil once the handler has returned.
+func (c *handlerCtx) InputBody() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.input == nil {
+		return nil
+	}
+	c.escaped = true
+	return c.input.Payload
+}
 
 func (c *handlerCtx) SetContext(ctx context.Context) {
 	c.Context() // so its cancel, if any, is kept for release
+	c.mu.Lock()
 	c.ctx = ctx
+	c.mu.Unlock()
 }
 
 func (c *handlerCtx) Body() any {
@@ -157,10 +227,10 @@ func (c *handlerCtx) Body() any {
 }
 
 func (c *handlerCtx) RealIP() string {
-	if ip := c.input.Meta.Get(RealIPKey); ip != "" {
+	if ip := c.PeekMeta(RealIPKey); ip != "" {
 		return ip
 	}
-	addr := c.sess.RemoteAddr().String()
+	addr := c.conn.sock.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		return host
 	}
@@ -168,24 +238,35 @@ func (c *handlerCtx) RealIP() string {
 }
 
 func (c *handlerCtx) SetMeta(key, value string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.output != nil {
 		c.output.Meta.Set(key, value)
 	}
 }
 
 func (c *handlerCtx) AddMeta(key, value string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.output != nil {
 		c.output.Meta.Add(key, value)
 	}
 }
 
 func (c *handlerCtx) SetBodyCodec(id byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.output != nil {
 		c.output.BodyCodec = id
 	}
 }
 
 func (c *handlerCtx) Bind(v any) *Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.input == nil {
+		return errHandlerReturned
+	}
 	if err := c.input.UnmarshalBody(v); err != nil {
 		return toStatus(err)
 	}
@@ -193,23 +274,29 @@ func (c *handlerCtx) Bind(v any) *Status {
 }
 
 // Context is built on first use, so handlers that never ask pay nothing.
+// It ends with the caller's deadline, the context age (counted from when
+// the message was read), the connection the message came on, or the
+// handler's return.
 func (c *handlerCtx) Context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.ctx == nil {
 		d := c.deadline()
 		if d.IsZero() {
-			c.ctx = c.sess.ctx
+			c.ctx, c.cancel = context.WithCancel(c.conn.ctx)
 		} else {
-			c.ctx, c.cancel = context.WithDeadline(c.sess.ctx, d)
+			c.ctx, c.cancel = context.WithDeadline(c.conn.ctx, d)
 		}
 	}
 	return c.ctx
 }
 
 // deadline is the caller's deadline, or the context age's if earlier.
+// Called with mu held, while the handler runs.
 func (c *handlerCtx) deadline() time.Time {
 	d := c.input.Deadline
 	if age := c.sess.peer.cfg.ContextAge; age > 0 {
-		if byAge := time.Now().Add(age); d.IsZero() || byAge.Before(d) {
+		if byAge := c.start.Add(age); d.IsZero() || byAge.Before(d) {
 			d = byAge
 		}
 	}

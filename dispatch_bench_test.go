@@ -33,7 +33,7 @@ func BenchmarkDispatch(b *testing.B) {
 			in := &socket.Message{Type: socket.TypeCall, ServiceMethod: route, BodyCodec: codec.PlainID, Payload: make([]byte, 581)}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				c := acquireHandlerCtx(s, in)
+				c := newHandlerCtx(s, nil, in)
 				c.output = in // only its Body is set
 				if c.handler = p.router.table.lookup(true, in.ServiceMethod); c.handler == nil {
 					b.Fatal("no route")

@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,15 +11,17 @@ import (
 	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
 )
 
-// dispatch takes a CALL or PUSH off the read goroutine: it runs the header
-// hooks, finds the route and queues the rest for the handler pool (see
-// runQueue). Decoding the body happens on the pool, so the read loop stays
-// free.
-func (p *Peer) dispatch(s *Session, m *socket.Message) {
-	c := acquireHandlerCtx(s, m)
-	if p.cfg.countTime {
+// dispatch takes a CALL or PUSH read on cn off the read goroutine: it
+// runs the header hooks, finds the route and queues the rest for the
+// handler pool (see runQueue). Decoding the body happens on the pool, so
+// the read loop stays free. An error means the connection must end: the
+// peer does not read what it is sent.
+func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
+	c := newHandlerCtx(s, cn, m)
+	if p.cfg.countTime || p.cfg.ContextAge > 0 {
 		c.start = time.Now()
 	}
 	isCall := m.Type == socket.TypeCall
@@ -36,8 +39,8 @@ func (p *Peer) dispatch(s *Session, m *socket.Message) {
 	} else {
 		st = run(p.plugins.postReadPushHeader, PostReadPushHeaderPlugin.PostReadPushHeader, ReadCtx(c))
 	}
+	c.method = m.ServiceMethod // the header hooks may rewrite it
 	if st == nil {
-		// After the header hooks, which may rewrite the service method.
 		if c.handler = p.router.table.lookup(isCall, m.ServiceMethod); c.handler == nil {
 			st = NewStatus(CodeNotFound, fmt.Sprintf("no %s handler for %q", kind(isCall), m.ServiceMethod), nil)
 		}
@@ -46,24 +49,29 @@ func (p *Peer) dispatch(s *Session, m *socket.Message) {
 		st = errPeerClosing
 	}
 	if st == nil {
+		cn.serving.Add(1)
 		if p.queue.push(c) {
-			return
+			return nil
 		}
+		cn.serving.Add(-1)
 		p.inflight.leave()
 		st = p.poolFull()
 	}
-	c.refuse(st)
+	return c.refuse(st)
 }
 
 // refuse answers a message no handler will serve: a CALL gets st as its
-// reply, a PUSH is dropped. It releases c.
-func (c *handlerCtx) refuse(st *Status) {
+// reply, queued since the read goroutine may be the caller; a PUSH is
+// dropped. It releases c. An error means the peer reads nothing.
+func (c *handlerCtx) refuse(st *Status) error {
+	var err error
 	if c.output != nil {
-		c.writeReply(st)
+		err = c.writeReply(st, true)
 	} else {
-		c.sess.peer.logger.Debug("dropped a push", "service_method", c.input.ServiceMethod, "session", c.sess.ID(), "status", st)
+		c.sess.peer.logger.Debug("dropped a push", "service_method", c.method, "session", c.sess.ID(), "status", st)
 	}
 	c.release()
+	return err
 }
 
 // poolFull is the status of a message refused because every handler
@@ -75,14 +83,16 @@ func (p *Peer) poolFull() *Status {
 // run serves one message on a handler goroutine.
 func (c *handlerCtx) run() {
 	p := c.sess.peer
-	defer p.inflight.leave()
-	defer c.release()
 	st := c.invoke()
 	if c.output != nil {
-		c.writeReply(st)
+		c.writeReply(st, false)
 	} else if st != nil {
-		p.logger.Warn("push handler failed", "service_method", c.input.ServiceMethod, "session", c.sess.ID(), "status", st)
+		p.logger.Warn("push handler failed", "service_method", c.method, "session", c.sess.ID(), "status", st)
 	}
+	c.release()
+	c.conn.serving.Add(-1)
+	c.sess.leaveIfDone(c.conn)
+	p.inflight.leave()
 }
 
 // invoke decodes the argument and calls the handler. A panic becomes an
@@ -90,7 +100,7 @@ func (c *handlerCtx) run() {
 func (c *handlerCtx) invoke() (st *Status) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.sess.peer.logger.Error("handler panicked", "service_method", c.input.ServiceMethod, "panic", r, "stack", string(debug.Stack()))
+			c.sess.peer.logger.Error("handler panicked", "service_method", c.method, "panic", r, "stack", string(debug.Stack()))
 			st = NewStatus(CodeInternal, "handler panicked", fmt.Errorf("%v", r))
 		}
 	}()
@@ -111,39 +121,64 @@ func (c *handlerCtx) invoke() (st *Status) {
 		p.logMessage("recv", c.sess, c.input, c.Body())
 	}
 	body, st := h.invoke(c, c.arg)
-	if c.output != nil && st.OK() {
-		c.output.Body = body
+	if st.OK() {
+		c.mu.Lock()
+		if c.output != nil {
+			c.output.Body = body
+		}
+		c.mu.Unlock()
 	}
 	return st
 }
 
-// writeReply sends the reply, or st in its place.
-func (c *handlerCtx) writeReply(st *Status) {
-	p, m := c.sess.peer, c.output
+// writeReply sends the reply, or st in its place, on the connection the
+// call came on: a reply goes nowhere else. queue is for the read
+// goroutine, which must not wait; a handler's reply waits for room until
+// the caller stops waiting (its deadline, or the connection's end). The
+// reply leaves c: a handler's goroutine that sets meta after this finds
+// nothing to set. An error means the peer reads nothing.
+func (c *handlerCtx) writeReply(st *Status, queue bool) error {
+	p := c.sess.peer
+	c.mu.Lock()
+	m := c.output
+	c.output = nil
+	c.mu.Unlock()
+	defer socket.ReleaseMessage(m)
 	hp := p.plugins
 	if c.handler != nil {
 		hp = c.handler.plugins
 	}
-	if st == nil {
+	if st == nil && len(hp.preWriteReply) > 0 {
+		c.output = m // the hooks see the reply through Output
 		st = run(hp.preWriteReply, PreWriteReplyPlugin.PreWriteReply, WriteCtx(c))
+		c.output = nil
 	}
 	if st != nil {
 		m.Status, m.Body = st, nil
 	}
-	sock := c.sess.sock.Load()
-	err := sock.WriteMessage(m)
+	sock := c.conn.sock
+	write := func() error {
+		if queue {
+			return sock.QueueMessage(m)
+		}
+		return sock.WriteMessage(c.replyCtx(), m)
+	}
+	err := write()
 	if err != nil && m.Body != nil && !errors.Is(err, errSessionClosed) {
 		// The result would not encode: tell the caller rather than leave it
 		// waiting.
 		var se *Status
 		if errors.As(err, &se) && (se.Code() == CodeInvalidArgument || se.Code() == CodeUnsupported) {
 			m.Status, m.Body = NewStatus(CodeInternal, "cannot encode the reply", err), nil
-			err = sock.WriteMessage(m)
+			err = write()
 		}
 	}
 	if err != nil {
 		p.logger.Debug("cannot write a reply", "service_method", m.ServiceMethod, "seq", m.Seq, "session", c.sess.ID(), "err", err)
-		return
+		if queue && status.From(err, 0, "").Code() == CodeWriteFailed {
+			return err
+		}
+		return nil
 	}
 	if !c.start.IsZero() {
 		cost := time.Since(c.start)
@@ -154,9 +189,28 @@ func (c *handlerCtx) writeReply(st *Status) {
 	if p.cfg.PrintDetail {
 		p.logMessage("send", c.sess, m, m.Body)
 	}
-	if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
-		p.logger.Warn("PostWriteReply hook failed after the reply was sent", "service_method", m.ServiceMethod, "status", st)
+	if len(hp.postWriteReply) > 0 {
+		c.output = m
+		if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
+			p.logger.Warn("PostWriteReply hook failed after the reply was sent", "service_method", m.ServiceMethod, "status", st)
+		}
+		c.output = nil
 	}
+	return nil
+}
+
+// replyCtx bounds the wait to write a handler's reply: the handler's
+// context if it made one, or one ending with the caller's deadline; with
+// neither, the reply waits for room as long as the connection lasts,
+// which its close ends.
+func (c *handlerCtx) replyCtx() context.Context {
+	c.mu.Lock()
+	ctx, in := c.ctx, c.input
+	c.mu.Unlock()
+	if ctx != nil || (in != nil && !in.Deadline.IsZero()) {
+		return c.Context()
+	}
+	return context.Background()
 }
 
 // bodyHooks runs the route's hooks before (pre) or after decoding the body.

@@ -73,12 +73,12 @@ func direct[First any](fn reflect.Value, isCall, errResult bool) func(First, uns
 func directFunc(fn reflect.Value, isCall, errResult bool) func(*handlerCtx, reflect.Value) (any, *Status) {
 	if isCall {
 		if call := direct[CallCtx](fn, isCall, errResult); call != nil {
-			return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return call(c.asCall, arg.UnsafePointer()) }
+			return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return call(CallCtx(c), arg.UnsafePointer()) }
 		}
 		return nil
 	}
 	push := direct[PushCtx](fn, isCall, errResult)
-	return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return push(c.asPush, arg.UnsafePointer()) }
+	return func(c *handlerCtx, arg reflect.Value) (any, *Status) { return push(PushCtx(c), arg.UnsafePointer()) }
 }
 
 // directMethod returns a function calling a handler method of a direct

@@ -28,19 +28,22 @@ type Peer struct {
 	hub     hub
 
 	closing   atomic.Bool
-	done      chan struct{} // closed when Close begins
+	closed    context.Context // ends when Close begins
+	endClosed context.CancelFunc
 	inflight  gate          // handlers accepted and not yet replied
 	loops     sync.WaitGroup
-	mu        sync.Mutex // guards listeners and, with closing, new sessions
+	mu        sync.Mutex // guards listeners, starting and, with closing, new sessions
 	listeners map[net.Listener]struct{}
+	starting  map[*Session]struct{} // sessions in their PostDial or PostAccept hooks
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewPeer returns a peer configured by cfg and extended by plugins. A bad
 // config is reported by the first Serve, ListenAndServe, ServeConn or Dial.
 // The peer owns a handler pool: Close it when done.
 func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
-	p := &Peer{done: make(chan struct{}), listeners: map[net.Listener]struct{}{}}
+	p := &Peer{listeners: map[net.Listener]struct{}{}, starting: map[*Session]struct{}{}}
 	p.plugins = new(plugins).with(ps...)
 	for _, h := range p.plugins.preNewPeer {
 		if st := h.PreNewPeer(&cfg); st != nil && p.initErr == nil {
@@ -54,7 +57,8 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
 	}
 	p.logger = p.cfg.Logger
 	p.router = newRouter(p.cfg.RPCStyle, p.plugins)
-	p.hub.m = map[string]*Session{}
+	p.hub.init()
+	p.closed, p.endClosed = context.WithCancel(context.Background())
 	p.inflight.idle = make(chan struct{})
 	pool, err := ants.NewPoolWithFuncGeneric(p.cfg.PoolSize, (*runQueue).drain,
 		ants.WithNonblocking(true), ants.WithLogger(antsLogger{p.logger}))
@@ -129,8 +133,8 @@ func (p *Peer) ListenAndServe() *Status {
 }
 
 // Serve accepts connections on ln, wrapped in TLS when configured, and
-// serves each as a Session until Close, after which it returns nil. It
-// closes ln when it returns.
+// serves each as a Session until Close, after which it returns nil (at
+// once if Close came first). It closes ln when it returns.
 func (p *Peer) Serve(ln net.Listener) *Status {
 	if p.initErr != nil {
 		ln.Close()
@@ -143,7 +147,7 @@ func (p *Peer) Serve(ln net.Listener) *Status {
 	if p.closing.Load() {
 		p.mu.Unlock()
 		ln.Close()
-		return errPeerClosing
+		return nil // as if Close had come just after
 	}
 	p.listeners[ln] = struct{}{}
 	p.loops.Add(1)
@@ -173,7 +177,7 @@ func (p *Peer) Serve(ln net.Listener) *Status {
 				p.logger.Warn("accept failed; retrying", "err", err, "in", backoff)
 				select {
 				case <-time.After(backoff):
-				case <-p.done:
+				case <-p.closed.Done():
 					return nil
 				}
 				continue
@@ -227,23 +231,20 @@ func (p *Peer) Dial(addr string) (*Session, *Status) {
 	if p.closing.Load() {
 		return nil, errPeerClosing
 	}
-	sock, st := p.dial(addr)
+	sock, st := p.dial(context.Background(), addr)
 	if st != nil {
 		return nil, st
 	}
 	return p.startSocket(sock, addr)
 }
 
-func (p *Peer) dial(addr string) (*socket.Socket, *Status) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DialTimeout)
+// dial connects to addr, TLS handshake included, within ctx and the dial
+// timeout; Close cuts it short.
+func (p *Peer) dial(ctx context.Context, addr string) (*socket.Socket, *Status) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	defer cancel()
-	go func() { // Close cuts a dial short
-		select {
-		case <-p.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(p.closed, cancel) // Close cuts a dial short
+	defer stop()
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, p.cfg.Network, addr)
 	if err != nil {
@@ -279,9 +280,19 @@ func (p *Peer) start(conn net.Conn, dialAddr string) (*Session, *Status) {
 	return p.startSocket(p.newSocket(conn), dialAddr)
 }
 
-// startSocket runs the session hooks and starts the read goroutine.
+// startSocket runs the session hooks and starts the read goroutine. A
+// session refused on the way (by a hook, the session cap or Close) tells
+// the peer why, and gets its PostDisconnect like any other.
 func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Status) {
 	s := newSession(p, sock, dialAddr)
+	p.mu.Lock()
+	if p.closing.Load() {
+		p.mu.Unlock()
+		sock.Close()
+		return nil, errPeerClosing
+	}
+	p.starting[s] = struct{}{} // Close cuts its hooks short
+	p.mu.Unlock()
 	var st *Status
 	if dialAddr != "" {
 		st = p.postDial(s, false)
@@ -290,41 +301,28 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		st = run(p.plugins.postAccept, PostAcceptPlugin.PostAccept, s)
 		s.handshaking.Store(false)
 	}
-	if st != nil {
-		s.closeWith(st) // the peer learns why
-		s.disconnected()
-		return nil, st
-	}
 	p.mu.Lock()
-	if p.closing.Load() {
-		p.mu.Unlock()
-		s.Close()
-		return nil, errPeerClosing
+	delete(p.starting, s)
+	if st == nil && p.closing.Load() {
+		st = errPeerClosing
 	}
-	if max := p.cfg.MaxSessions; max > 0 && p.hub.count() >= max {
-		p.mu.Unlock()
-		st := NewStatus(CodeOverloaded, fmt.Sprintf("peer holds %d sessions, its limit; try again later", max), nil)
-		if dialAddr == "" {
-			s.closeWith(st) // the dialer learns why
-		} else {
-			s.Close()
-		}
+	if st == nil {
+		st = p.hub.add(s, p.cfg.MaxSessions)
+	}
+	if st == nil {
+		p.loops.Add(1) // the read goroutine
+	}
+	p.mu.Unlock()
+	if st != nil {
+		notify(s.cur.Load(), st) // the peer learns why
+		s.Close()
 		s.disconnected()
 		return nil, st
 	}
-	p.loops.Add(2) // the hello and serve goroutines below
-	p.hub.add(s)
-	p.mu.Unlock()
 	if age := p.cfg.SessionAge; age > 0 {
 		s.age = time.AfterFunc(age, func() { s.Close() })
 	}
-	// The hello goes out on its own goroutine: on a synchronous conn such as
-	// net.Pipe a write waits for the other end to read, and that end may be
-	// sending its own hello first. Close joins it.
-	go func() {
-		defer p.loops.Done()
-		s.hello()
-	}()
+	hello(s.cur.Load())
 	go s.serve()
 	return s, nil
 }
@@ -356,69 +354,130 @@ func (p *Peer) CountSession() int { return p.hub.count() }
 
 // Close shuts the peer down gracefully, in this order: stop accepting
 // connections and new work (new CALLs are answered with
-// CodeShuttingDown); wait up to ShutdownTimeout for the handlers already
-// accepted to finish and reply; close every session, flushing what is
-// queued; wait for the session goroutines; release the handler pool. Close
-// is idempotent; later calls return at once.
+// CodeShuttingDown, sessions still in their hooks are cut); tell every
+// connected peer; wait for the handlers already accepted to finish and
+// reply; wait for the replies to the calls this peer made, and for peers
+// that move to a new connection to leave; close every session, flushing
+// what is queued; wait for the session goroutines; release the handler
+// pool. Each wait shares one deadline, PeerConfig.ShutdownTimeout from
+// the start, and what is cut short by it is reported in the error. Close
+// is idempotent; later calls return the first one's error at once.
+//
+// Close waits for every handler and hook to return, so one that calls
+// Close waits for itself until the deadline: call it on a goroutine of its
+// own there.
 func (p *Peer) Close() error {
-	p.closeOnce.Do(func() {
-		p.mu.Lock()
-		p.closing.Store(true)
-		lns := make([]net.Listener, 0, len(p.listeners))
-		for ln := range p.listeners {
-			lns = append(lns, ln)
-		}
-		p.mu.Unlock()
-		close(p.done)
-		for _, ln := range lns {
-			ln.Close()
-		}
-		// Tell every peer before refusing its calls: one that can redial
-		// holds new calls for a new connection, which a successor process
-		// sharing the listener may serve, so nothing is lost.
-		p.hub.each(func(s *Session) bool {
-			s.notify(NewStatus(CodeShuttingDown, "peer is shutting down; it finishes the calls it has", nil))
-			return true
-		})
-		deadline := time.Now().Add(p.cfg.ShutdownTimeout)
-		if !p.inflight.close(p.cfg.ShutdownTimeout) {
-			p.logger.Warn("shutdown timeout passed with handlers still running", "running", p.inflight.running())
-		}
-		// Every tp peer answers the notice. Those that move close their
-		// connections once their calls are answered (closing under them
-		// could reset late replies); those that stay are closed now. A
-		// peer that does not answer gets a short grace, one for all.
-		// Contexts, not timers: their Done channels close for every session.
-		wait, cancelWait := context.WithDeadline(context.Background(), deadline)
-		defer cancelWait()
-		grace, cancelGrace := context.WithTimeout(wait, ackGrace)
-		defer cancelGrace()
-		p.hub.each(func(s *Session) bool {
-			select {
-			case <-s.answered:
-				if s.moving.Load() {
-					select {
-					case <-s.ctx.Done():
-					case <-wait.Done():
-					}
-				}
-			case <-grace.Done(): // no answer: not a tp peer, or gone
-			case <-s.ctx.Done():
-			}
-			s.Close()
-			return true
-		})
-		p.loops.Wait()
-		if err := p.queue.pool.ReleaseTimeout(p.cfg.ShutdownTimeout); err != nil {
-			p.logger.Warn("handler pool did not drain", "err", err)
-		}
+	p.closeOnce.Do(func() { p.closeErr = p.shutdown() })
+	return p.closeErr
+}
+
+func (p *Peer) shutdown() error {
+	p.mu.Lock()
+	p.closing.Store(true)
+	lns := make([]net.Listener, 0, len(p.listeners))
+	for ln := range p.listeners {
+		lns = append(lns, ln)
+	}
+	var starting []*Session
+	for s := range p.starting {
+		starting = append(starting, s)
+	}
+	p.mu.Unlock()
+	p.endClosed()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	for _, s := range starting {
+		s.sock().Close() // its hooks fail, and it is refused
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+
+	// Tell every peer before refusing its calls: one that can redial holds
+	// new calls for a new connection, which a successor process sharing
+	// the listener may serve, so nothing is lost.
+	p.hub.each(func(s *Session) bool {
+		notify(s.cur.Load(), NewStatus(CodeShuttingDown, "peer is shutting down; it finishes the calls it has", nil))
+		return true
 	})
-	return nil
+	if !p.inflight.close(ctx) {
+		n := p.inflight.running()
+		p.logger.Warn("shutdown timeout passed with handlers still running", "running", n)
+		errs = append(errs, fmt.Errorf("tp: %d handlers still running at the shutdown timeout", n))
+	}
+	// Every tp peer answers the notice. Those that move close their
+	// connections once the calls on them are done both ways (closing
+	// under them could reset late replies); for those that stay, and
+	// those that do not answer within a short grace (not tp peers, or
+	// gone), the calls this peer made are waited for. The grace is one
+	// for all: a context, whose Done closes for every session.
+	grace, cancelGrace := context.WithTimeout(ctx, ackGrace)
+	defer cancelGrace()
+	var cut int
+	p.hub.each(func(s *Session) bool {
+		cn := s.cur.Load()
+		select {
+		case <-cn.answered:
+		case <-grace.Done():
+		case <-s.Done():
+		}
+		if cn.moving.Load() {
+			select {
+			case <-s.Done():
+			case <-ctx.Done():
+			}
+		} else if !cn.pending.waitEmpty(ctx) {
+			cut++
+		}
+		s.closeWithin(ctx)
+		return true
+	})
+	if cut > 0 {
+		errs = append(errs, fmt.Errorf("tp: %d sessions closed with calls still waiting at the shutdown timeout", cut))
+	}
+	// The connections are closed: the read goroutines end at once, unless
+	// a hook holds one.
+	if !waitGroupWithin(&p.loops, ctx, closeGrace) {
+		errs = append(errs, errors.New("tp: session goroutines still running after the shutdown timeout: a hook that does not return, or Close called from one?"))
+	}
+	if err := p.queue.pool.ReleaseTimeout(remaining(ctx) + closeGrace); err != nil {
+		p.logger.Warn("handler pool did not drain", "err", err)
+		errs = append(errs, fmt.Errorf("tp: handler pool did not drain: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // ackGrace is how long Close waits for a peer to answer its shutdown
-// notice before it closes that peer's connection.
+// notice before it goes on without the answer.
 const ackGrace = 250 * time.Millisecond
+
+// closeGrace is how long past the shutdown timeout Close waits for
+// goroutines it has already told to end: closing a connection ends its
+// read goroutine at once, so this bounds only a hook that hangs.
+const closeGrace = time.Second
+
+func remaining(ctx context.Context) time.Duration {
+	d, _ := ctx.Deadline()
+	return max(time.Until(d), 0)
+}
+
+// waitGroupWithin waits for wg until ctx's deadline plus extra.
+func waitGroupWithin(wg *sync.WaitGroup, ctx context.Context, extra time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(remaining(ctx) + extra)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // gate counts handlers in flight and, once closed, admits no more.
 type gate struct {
@@ -445,85 +504,15 @@ func (g *gate) leave() {
 
 func (g *gate) running() int64 { return g.n.Load() &^ gateClosed }
 
-// close admits no more and waits up to timeout for those in flight.
-func (g *gate) close(timeout time.Duration) bool {
+// close admits no more and waits until ctx ends for those in flight.
+func (g *gate) close(ctx context.Context) bool {
 	if g.n.Add(gateClosed) == gateClosed {
 		g.once.Do(func() { close(g.idle) })
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-g.idle:
 		return true
-	case <-t.C:
+	case <-ctx.Done():
 		return false
-	}
-}
-
-// hub indexes a peer's sessions by ID.
-type hub struct {
-	mu sync.RWMutex
-	m  map[string]*Session
-}
-
-// add indexes s. A second session dialed to the same address gets
-// "remote|local" as its ID, so it does not replace the first.
-func (h *hub) add(s *Session) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, taken := h.m[s.ID()]; taken {
-		id := s.ID() + "|" + s.LocalAddr().String()
-		s.id.Store(&id)
-	}
-	h.m[s.ID()] = s
-}
-
-func (h *hub) remove(s *Session) {
-	h.mu.Lock()
-	if h.m[s.ID()] == s {
-		delete(h.m, s.ID())
-	}
-	h.mu.Unlock()
-}
-
-func (h *hub) rename(s *Session, id string) {
-	h.mu.Lock()
-	if h.m[s.ID()] == s {
-		delete(h.m, s.ID())
-	}
-	prev := h.m[id]
-	s.id.Store(&id)
-	h.m[id] = s
-	h.mu.Unlock()
-	if prev != nil && prev != s {
-		prev.Close()
-	}
-}
-
-func (h *hub) get(id string) (*Session, bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	s, ok := h.m[id]
-	return s, ok
-}
-
-func (h *hub) count() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.m)
-}
-
-// each calls fn on a snapshot, so fn may close sessions.
-func (h *hub) each(fn func(*Session) bool) {
-	h.mu.RLock()
-	all := make([]*Session, 0, len(h.m))
-	for _, s := range h.m {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
-	for _, s := range all {
-		if !fn(s) {
-			return
-		}
 	}
 }

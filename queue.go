@@ -141,6 +141,9 @@ func (q *runQueue) grow() {
 // refuseFull refuses a queued message for want of a handler goroutine.
 func (c *handlerCtx) refuseFull() {
 	p := c.sess.peer
+	c.conn.serving.Add(-1)
 	p.inflight.leave()
-	c.refuse(p.poolFull())
+	if err := c.refuse(p.poolFull()); err != nil {
+		c.conn.sock.Close() // the peer reads nothing: its read loop ends
+	}
 }

@@ -55,17 +55,29 @@ func earlier(a, b time.Time) time.Time {
 // deadline travels to the remote handler. While a dialed session is
 // redialing, Call waits for it up to ctx.
 //
-// A remote peer that is shutting down answers calls it will not start with
-// CodeShuttingDown; a session that redials sends such a call again on its
-// new connection, since the call never ran.
+// A remote peer that is shutting down first says so on the connection,
+// then answers calls it will not start with CodeShuttingDown; a session
+// that redials sends such a call again on its new connection, since the
+// call never ran. A CodeShuttingDown a handler returns on a connection
+// whose peer has said nothing of the kind is the handler's answer, and
+// final.
 func (s *Session) Call(ctx context.Context, serviceMethod string, arg, result any, settings ...MessageSetting) *CallCmd {
 	for {
 		c := s.call(ctx, serviceMethod, arg, result, settings)
-		retry := (c.replied && c.stat.Code() == CodeShuttingDown) || c.unsent
-		if !retry || !s.canRedial() || ctx.Err() != nil {
+		if !c.resend() || !s.canRedial() || ctx.Err() != nil {
 			return c
 		}
 	}
+}
+
+// resend reports whether the call never ran and may be sent again on a
+// new connection: it was never written, or the peer refused it because
+// it is shutting down (which it said first, on the same connection).
+func (c *CallCmd) resend() bool {
+	if c.unsent {
+		return true
+	}
+	return c.replied && c.stat.Code() == CodeShuttingDown && c.conn != nil && c.conn.noticed.Load()
 }
 
 func (s *Session) call(ctx context.Context, serviceMethod string, arg, result any, settings []MessageSetting) *CallCmd {
@@ -82,8 +94,9 @@ func (s *Session) call(ctx context.Context, serviceMethod string, arg, result an
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			if s.pending.take(c.seq) == c {
+			if c.conn.pending.take(c.seq) == c {
 				c.complete(ctxStatus(ctx, "waiting for the reply"))
+				s.leaveIfDone(c.conn)
 				return c
 			}
 			<-c.done // the reply is being handed over
@@ -99,14 +112,25 @@ func (s *Session) call(ctx context.Context, serviceMethod string, arg, result an
 // AsyncCall is Call without the wait: it returns at once, and when the call
 // ends, closes the CallCmd's Done channel and sends the CallCmd on done if
 // done is not nil. done must have room (buffer it); a full done channel is
-// skipped and logged.
+// skipped and logged. While the session is redialing, the call waits for
+// it on a goroutine of its own, within ctx; otherwise AsyncCall waits only
+// for room among the frames queued for the connection
+// (socket.Config.MaxPending), within ctx, as every write does.
 func (s *Session) AsyncCall(ctx context.Context, serviceMethod string, arg, result any, done chan<- *CallCmd, settings ...MessageSetting) *CallCmd {
 	c := s.newCall(serviceMethod, result)
 	c.asyncDone = done
+	if s.loadState() != stateActive {
+		go s.sendAsync(ctx, c, arg, settings)
+		return c
+	}
+	s.sendAsync(ctx, c, arg, settings)
+	return c
+}
+
+func (s *Session) sendAsync(ctx context.Context, c *CallCmd, arg any, settings []MessageSetting) {
 	if _, st := s.send(ctx, c, arg, settings); st != nil {
 		c.complete(st)
 	}
-	return c
 }
 
 // endOnDone makes an async call end when ctx does.
@@ -115,8 +139,9 @@ func (s *Session) endOnDone(ctx context.Context, c *CallCmd) {
 		return
 	}
 	stop := context.AfterFunc(ctx, func() {
-		if s.pending.take(c.seq) == c {
+		if c.registered.Load() && c.conn.pending.take(c.seq) == c {
 			c.complete(ctxStatus(ctx, "waiting for the reply"))
+			s.leaveIfDone(c.conn)
 		}
 	})
 	prev := c.cancel
@@ -150,7 +175,9 @@ func (s *Session) message(ctx context.Context, t socket.Type, serviceMethod stri
 }
 
 // send writes c's request. It returns the context the caller should wait
-// on: ctx, or one bounded by an earlier deadline the settings gave.
+// on: ctx, or one bounded by an earlier deadline the settings gave. A
+// non-nil status means the call is not registered, and the caller
+// completes it; nil means whoever takes it from the pending table does.
 func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []MessageSetting) (context.Context, *Status) {
 	p := s.peer
 	if p.cfg.countTime {
@@ -160,26 +187,17 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 		return ctx, errPeerClosing
 	}
 	m := s.message(ctx, socket.TypeCall, c.serviceMethod, arg, settings)
+	defer socket.ReleaseMessage(m)
 	if d, ok := ctx.Deadline(); !m.Deadline.IsZero() && (!ok || m.Deadline.Before(d)) {
 		ctx, c.cancel = context.WithDeadline(ctx, m.Deadline)
 	}
 	c.ctx = ctx
-	sock, st := s.socket(ctx)
+	cn, st := s.conn(ctx)
 	if st != nil {
-		socket.ReleaseMessage(m)
 		return ctx, st
 	}
-	c.seq = s.seq.Add(1)
-	m.Seq = c.seq
-	c.output = m
-	defer func() {
-		c.output = nil
-		socket.ReleaseMessage(m)
-	}()
-	if st := run(p.plugins.preWriteCall, PreWriteCallPlugin.PreWriteCall, WriteCtx(c)); st != nil {
-		return ctx, st
-	}
-	if max := p.cfg.MaxPendingCalls; max > 0 && s.pending.n.Load() >= int64(max) {
+	c.conn = cn
+	if max := p.cfg.MaxPendingCalls; max > 0 && cn.pending.n.Load() >= int64(max) {
 		return ctx, NewStatus(CodeOverloaded, fmt.Sprintf("session has %d calls waiting, its limit; raise PeerConfig.MaxPendingCalls or call less at once", max), nil)
 	}
 	if !c.sync {
@@ -187,24 +205,36 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 		// added, and by then c.cancel is set.
 		s.endOnDone(ctx, c)
 	}
-	if !s.pending.add(c) {
-		return ctx, s.endStatus(NewStatus(CodeConnClosed, "connection closed before the call was sent", nil))
+	if !s.register(cn, c) {
+		c.unsent = true // the connection ended first: the call never left
+		return ctx, cn.endStatus(NewStatus(CodeConnClosed, "connection closed before the call was sent", nil))
 	}
-	if !c.sync && ctx.Err() != nil { // ended before the add, so the AfterFunc found nothing
-		if s.pending.take(c.seq) == c {
-			return ctx, ctxStatus(ctx, "sending the call")
+	c.registered.Store(true) // after the seq is set: endOnDone's reader relies on it
+	m.Seq = c.seq
+	c.output = m
+	defer func() { c.output = nil }()
+	// From here on the call is registered: whoever takes it completes it.
+	// withdraw takes it back for this goroutine, and reports st if it did.
+	withdraw := func(st *Status) *Status {
+		if cn.pending.take(c.seq) == c {
+			s.leaveIfDone(cn)
+			return st
 		}
-		return ctx, nil
+		return nil
 	}
-	if err := sock.WriteMessage(m); err != nil {
-		if s.pending.take(c.seq) == c {
-			st := s.writeFailed(sock, err, "cannot send the call")
-			// A call the closed socket never took never left: safe to send
-			// again, unless the peer ended the session on purpose.
-			c.unsent = st == socket.ErrClosed
-			return ctx, st
-		}
-		return ctx, nil // the connection's end already completed it
+	if st := run(p.plugins.preWriteCall, PreWriteCallPlugin.PreWriteCall, WriteCtx(c)); st != nil {
+		return ctx, withdraw(st)
+	}
+	if !c.sync && ctx.Err() != nil { // ended before registered, so the AfterFunc found nothing
+		return ctx, withdraw(ctxStatus(ctx, "sending the call"))
+	}
+	if err := cn.sock.WriteMessage(ctx, m); err != nil {
+		st := s.writeFailed(cn, err, "cannot send the call")
+		// A call the socket never took never left: safe to send again,
+		// unless the peer ended the session on purpose.
+		st = withdraw(st)
+		c.unsent = st == socket.ErrClosed
+		return ctx, st
 	}
 	if p.cfg.PrintDetail {
 		p.logMessage("send", s, m, arg)
@@ -215,22 +245,38 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	return ctx, nil
 }
 
+// register gives c a seq no call waiting on cn has and adds it to cn's
+// table. Seqs wrap after 2^32 calls; a call that waits that long keeps
+// its seq, and the next call skips it. It reports false when cn has
+// ended.
+func (s *Session) register(cn *conn, c *CallCmd) bool {
+	for {
+		c.seq = s.seq.Add(1)
+		switch cn.pending.add(c) {
+		case added:
+			return true
+		case tableShut:
+			return false
+		}
+	}
+}
+
 // writeFailed is what a failed send reports. A connection that broke
 // under the write is often a peer that closed it right after a notice
 // saying why; the read goroutine learns that on reaching the connection's
 // end, then closes the socket. So wait for that, briefly, and report the
 // peer's reason if it gave one.
-func (s *Session) writeFailed(sock *socket.Socket, err error, doing string) *Status {
+func (s *Session) writeFailed(cn *conn, err error, doing string) *Status {
 	st := status.From(err, CodeWriteFailed, doing)
 	if st.Code() == CodeConnClosed && st != socket.ErrClosed {
 		t := time.NewTimer(time.Second)
 		select {
-		case <-sock.Done():
+		case <-cn.sock.Done():
 		case <-t.C:
 		}
 		t.Stop()
 	}
-	return s.endStatus(st)
+	return cn.endStatus(st)
 }
 
 var errPeerClosing = status.New(CodeShuttingDown, "peer is shutting down", nil)
@@ -255,7 +301,7 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 	if p.closing.Load() {
 		return errPeerClosing
 	}
-	sock, st := s.socket(ctx)
+	cn, st := s.conn(ctx)
 	if st != nil {
 		return st
 	}
@@ -269,8 +315,8 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 	if st := run(p.plugins.preWritePush, PreWritePushPlugin.PreWritePush, wc); st != nil {
 		return st
 	}
-	if err := sock.WriteMessage(m); err != nil {
-		return s.writeFailed(sock, err, "cannot send the push")
+	if err := cn.sock.WriteMessage(ctx, m); err != nil {
+		return s.writeFailed(cn, err, "cannot send the push")
 	}
 	if p.cfg.PrintDetail {
 		p.logMessage("send", s, m, arg)

@@ -15,17 +15,21 @@ import (
 // Session is one connection between two peers, seen from one end. Either
 // end may Call or Push on it. A dialed session whose connection breaks is
 // redialed when PeerConfig.RedialTimes allows; the Session and its ID
-// survive the redial. All methods are safe for concurrent use.
+// survive the redial, but nothing of the broken connection does: calls
+// waiting on it fail, and a reply it carried late can complete no call
+// made since. All methods are safe for concurrent use.
 //
 // Concurrency: each session has one read goroutine, which reads frames,
 // completes calls by seq and hands CALLs and PUSHes to the peer's handler
-// pool. Writes from any goroutine share syscalls (see package socket).
+// pool. What the read goroutine writes (refusals, notices) is queued,
+// never waited for. Writes from any goroutine share syscalls (see package
+// socket).
 type Session struct {
 	peer     *Peer
+	key      uint64 // the hub's key: unique in the peer, never reused
 	id       atomic.Pointer[string]
-	sock     atomic.Pointer[socket.Socket]
+	cur      atomic.Pointer[conn]
 	seq      atomic.Uint32
-	pending  pendingCalls
 	swap     sync.Map
 	dialAddr string // the redial target; "" for accepted sessions
 
@@ -34,17 +38,51 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex   // guards changes of state, and up and ended
+	mu    sync.Mutex   // guards changes of state, and up
 	state atomic.Int32 // a sessionState: changed under mu, read without it
-	ended *Status      // why the session closed, when the peer said
+	up    chan struct{} // closed while connected; a new one during a redial
 
-	handshaking atomic.Bool   // PostDial or PostAccept hooks run: see ReadHandshake
-	draining    atomic.Bool   // we move off this connection once its calls are done
-	answered    chan struct{} // closed when the peer answers our shutdown notice
-	moving      atomic.Bool   // its answer: it will leave this connection itself
-	answerOne   sync.Once
-	up          chan struct{} // closed while connected; a new one during a redial
+	handshaking atomic.Bool // PostDial or PostAccept hooks run: see ReadHandshake
 	age         *time.Timer
+	endOnce     sync.Once // PostDisconnect runs once
+
+	// Guarded by the hub's mutex: see hub.
+	inHub, leftHub bool
+	named          bool // SetID gave the ID; a default one yields to it
+}
+
+// conn is one connection in a session's life. What it holds ends with it:
+// the calls sent on it wait in its own table, so a reply it carries can
+// complete only a call it carried, and a redial starts clean.
+type conn struct {
+	sock    *socket.Socket
+	ctx     context.Context // ends with the connection; handler contexts derive from it
+	cancel  context.CancelFunc
+	pending pendingCalls
+	serving atomic.Int64 // CALLs and PUSHes read on it and not yet handled
+
+	noticed  atomic.Bool   // the peer said it is shutting down
+	draining atomic.Bool   // we leave it once the calls on it are done
+	answered chan struct{} // closed when the peer answers our shutdown notice
+	moving   atomic.Bool   // its answer: it will leave this connection itself
+	answer   sync.Once
+	ended    atomic.Pointer[Status] // the reason the peer gave for ending it
+}
+
+func newConn(parent context.Context, sock *socket.Socket) *conn {
+	cn := &conn{sock: sock, answered: make(chan struct{})}
+	cn.ctx, cn.cancel = context.WithCancel(parent)
+	return cn
+}
+
+// endStatus is the reason the peer gave for ending the connection, or
+// otherwise when it gave none: callers of a session the peer ended learn
+// its word rather than a bare "closed".
+func (cn *conn) endStatus(otherwise *Status) *Status {
+	if st := cn.ended.Load(); st != nil {
+		return st
+	}
+	return otherwise
 }
 
 type sessionState int
@@ -58,19 +96,24 @@ const (
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
-	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, answered: make(chan struct{})}
+	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, key: p.hub.nextKey()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.sock.Store(sock)
+	s.cur.Store(newConn(s.ctx, sock))
 	id := sock.RemoteAddr().String()
 	s.id.Store(&id)
 	return s
 }
 
 // ID returns the session's ID: the remote address unless SetID changed it.
+// A second session from the same address gets "remote|local" instead, so
+// the default IDs of a peer's sessions differ.
 func (s *Session) ID() string { return *s.id.Load() }
 
-// SetID changes the session's ID and re-keys it in the peer's hub. A
-// session already holding id is closed: the newer one replaces it.
+// SetID names the session, for Peer.Session to find it by. Another session
+// the peer holds under id is closed: the newer one replaces it (a user
+// who logs in again, say). SetID in a PostAccept or PostDial hook names the
+// session before anyone can find it; on a closed session it only changes
+// what ID returns.
 func (s *Session) SetID(id string) { s.peer.hub.rename(s, id) }
 
 // Swap returns the session's key/value store, for the application and
@@ -81,19 +124,29 @@ func (s *Session) Swap() *sync.Map { return &s.swap }
 func (s *Session) Peer() *Peer { return s.peer }
 
 // LocalAddr returns the local address of the current connection.
-func (s *Session) LocalAddr() net.Addr { return s.sock.Load().LocalAddr() }
+func (s *Session) LocalAddr() net.Addr { return s.sock().LocalAddr() }
 
 // RemoteAddr returns the remote address of the current connection.
-func (s *Session) RemoteAddr() net.Addr { return s.sock.Load().RemoteAddr() }
+func (s *Session) RemoteAddr() net.Addr { return s.sock().RemoteAddr() }
 
 // Health reports whether the session is connected: not closed, and not
 // waiting for a redial.
 func (s *Session) Health() bool { return s.loadState() == stateActive }
 
-// Close closes the session for good: no redial follows. Calls waiting on it
-// fail with CodeConnClosed. Frames already queued are flushed first. Close
-// is idempotent and does not wait for the read goroutine; Peer.Close does.
+// Done is closed when the session has closed for good.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Close closes the session for good: no redial follows, and the peer's
+// hub no longer holds it. Calls waiting on it fail with CodeConnClosed.
+// Frames already queued are flushed first, for at most the socket's flush
+// timeout. Close is idempotent and does not wait for the read goroutine;
+// Peer.Close does.
 func (s *Session) Close() error {
+	return s.closeWithin(context.Background())
+}
+
+// closeWithin is Close with the flush also bounded by ctx.
+func (s *Session) closeWithin(ctx context.Context) error {
 	s.mu.Lock()
 	if s.loadState() == stateClosed {
 		s.mu.Unlock()
@@ -104,9 +157,13 @@ func (s *Session) Close() error {
 	}
 	s.setState(stateClosed)
 	s.mu.Unlock()
+	s.peer.hub.remove(s)
 	s.cancel()
-	return s.sock.Load().Close()
+	return s.cur.Load().sock.Shutdown(ctx)
 }
+
+// sock is the current connection's socket.
+func (s *Session) sock() *socket.Socket { return s.cur.Load().sock }
 
 // setState moves the session to st. Called with mu held.
 func (s *Session) setState(st sessionState) { s.state.Store(int32(st)) }
@@ -114,11 +171,11 @@ func (s *Session) setState(st sessionState) { s.state.Store(int32(st)) }
 // loadState is the session's state; without mu held, it may change at once.
 func (s *Session) loadState() sessionState { return sessionState(s.state.Load()) }
 
-// socket returns the current socket, waiting through a redial until ctx
+// conn returns the current connection, waiting through a redial until ctx
 // ends.
-func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
+func (s *Session) conn(ctx context.Context) (*conn, *Status) {
 	if s.loadState() == stateActive { // the common case, without the lock every caller would share
-		return s.sock.Load(), nil
+		return s.cur.Load(), nil
 	}
 	for {
 		s.mu.Lock()
@@ -126,9 +183,9 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 		s.mu.Unlock()
 		switch state {
 		case stateActive:
-			return s.sock.Load(), nil
+			return s.cur.Load(), nil
 		case stateClosed:
-			return nil, s.endStatus(errSessionClosed)
+			return nil, s.cur.Load().endStatus(errSessionClosed)
 		}
 		select {
 		case <-up:
@@ -136,18 +193,6 @@ func (s *Session) socket(ctx context.Context) (*socket.Socket, *Status) {
 			return nil, ctxStatus(ctx, "waiting for the session to redial")
 		}
 	}
-}
-
-// endStatus is the reason the peer gave for ending the session, or
-// otherwise when it gave none: callers of a session the peer ended learn
-// its word rather than a bare "closed".
-func (s *Session) endStatus(otherwise *Status) *Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended != nil {
-		return s.ended
-	}
-	return otherwise
 }
 
 var errSessionClosed = status.New(CodeConnClosed, "session is closed", nil)
@@ -165,18 +210,17 @@ func (s *Session) serve() {
 	p := s.peer
 	defer p.loops.Done()
 	for {
-		sock := s.sock.Load()
-		err := s.readLoop(sock)
+		cn := s.cur.Load()
+		err := s.readLoop(cn)
 		st := status.From(err, CodeConnClosed, "connection closed")
 		var notice *closeNotice
 		if errors.As(err, &notice) {
 			st = notice.st // the peer said why: callers get its word
-			s.mu.Lock()
-			s.ended = st // before the close, so no write fails without it
-			s.mu.Unlock()
+			cn.ended.Store(st) // before the close, so no write fails without it
 		}
-		sock.Close()
-		for _, c := range s.pending.closeAll() {
+		cn.sock.Close()
+		cn.cancel()
+		for _, c := range cn.pending.closeAll() {
 			if notice != nil {
 				c.complete(st)
 			} else {
@@ -190,10 +234,10 @@ func (s *Session) serve() {
 	s.finish()
 }
 
-// readLoop reads until the connection fails. The first frame must come
-// within the handshake timeout; every tp peer sends a hello at once.
-func (s *Session) readLoop(sock *socket.Socket) error {
-	p := s.peer
+// readLoop reads cn until it fails. The first frame must come within the
+// handshake timeout; every tp peer sends a hello at once.
+func (s *Session) readLoop(cn *conn) error {
+	p, sock := s.peer, cn.sock
 	if t := p.cfg.HandshakeTimeout; t > 0 {
 		sock.SetReadDeadline(time.Now().Add(t))
 	}
@@ -214,33 +258,35 @@ func (s *Session) readLoop(sock *socket.Socket) error {
 		}
 		switch {
 		case m.Type == socket.TypeReply:
-			s.reply(m)
+			s.reply(cn, m)
 		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status == nil:
 			socket.ReleaseMessage(m) // a hello: the peer is a tp peer and speaks
 		case m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status != nil:
 			st, answer := m.Status, m.Meta.Get(answerKey)
 			socket.ReleaseMessage(m)
 			if st.Code() == CodeShuttingDown {
-				s.shutdownNotice(answer)
+				s.shutdownNotice(cn, answer)
 				continue
 			}
 			return &closeNotice{st}
 		default:
-			p.dispatch(s, m)
+			if err := p.dispatch(s, cn, m); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// reply completes the call m answers.
-func (s *Session) reply(m *socket.Message) {
-	c := s.pending.take(m.Seq)
+// reply completes the call m answers, if it went out on cn and still waits.
+func (s *Session) reply(cn *conn, m *socket.Message) {
+	c := cn.pending.take(m.Seq)
 	if c == nil {
 		s.peer.logger.Debug("dropped a reply nobody waits for", "seq", m.Seq, "service_method", m.ServiceMethod, "session", s.ID())
 		socket.ReleaseMessage(m)
 		return
 	}
 	c.input = m
-	defer s.leaveIfDone()
+	defer s.leaveIfDone(cn)
 	if c.sync {
 		close(c.done) // the caller decodes: it is waking up anyway
 		return
@@ -259,16 +305,17 @@ func (s *Session) canRedial() bool {
 // "stay". A notice without it comes from the peer that shuts down.
 const answerKey = "tp-answer"
 
-// shutdownNotice handles a CodeShuttingDown notice: the peer is shutting
-// down, or it answers ours.
-func (s *Session) shutdownNotice(answer string) {
+// shutdownNotice handles a CodeShuttingDown notice on cn: the peer is
+// shutting down, or it answers ours.
+func (s *Session) shutdownNotice(cn *conn, answer string) {
 	if answer != "" {
-		s.moving.Store(answer == "move")
-		s.answerOne.Do(func() { close(s.answered) })
+		cn.moving.Store(answer == "move")
+		cn.answer.Do(func() { close(cn.answered) })
 		return
 	}
-	if !s.drain() {
-		s.notify(NewStatus(CodeShuttingDown, "staying on this connection", nil), answerKey, "stay")
+	cn.noticed.Store(true)
+	if !s.drain(cn) {
+		notify(cn, NewStatus(CodeShuttingDown, "staying on this connection", nil), answerKey, "stay")
 	}
 }
 
@@ -279,32 +326,33 @@ func (s *Session) shutdownNotice(answer string) {
 //
 // Draining, the session tells the peer it will leave, so the peer waits
 // for it rather than cutting the connection, and closes the connection
-// itself once its last call on it is done: calls the peer got late are
-// still answered, and no data is lost to a reset.
-func (s *Session) drain() bool {
+// itself once the calls on it are done both ways (its own, and those it
+// serves for the peer): calls the peer got late are still answered, and
+// no data is lost to a reset.
+func (s *Session) drain(cn *conn) bool {
 	if !s.canRedial() {
 		return false
 	}
-	if s.draining.Swap(true) {
+	if cn.draining.Swap(true) {
 		return true
 	}
 	s.mu.Lock()
-	if s.loadState() == stateActive {
+	if s.loadState() == stateActive && s.cur.Load() == cn {
 		s.setState(stateRedialing)
 		s.up = make(chan struct{})
 	}
 	s.mu.Unlock()
-	s.notify(NewStatus(CodeShuttingDown, "moving to a new connection", nil), answerKey, "move")
+	notify(cn, NewStatus(CodeShuttingDown, "moving to a new connection", nil), answerKey, "move")
 	s.peer.logger.Info("peer is shutting down; new calls wait for a new connection", "session", s.ID())
-	s.leaveIfDone()
+	s.leaveIfDone(cn)
 	return true
 }
 
-// leaveIfDone closes a draining connection once no call waits on it; the
-// read loop then ends and the session redials.
-func (s *Session) leaveIfDone() {
-	if s.draining.Load() && s.pending.n.Load() == 0 {
-		s.sock.Load().Close()
+// leaveIfDone closes a draining connection once nothing is in flight on
+// it either way; the read loop then ends and the session redials.
+func (s *Session) leaveIfDone(cn *conn) {
+	if cn.draining.Load() && cn.pending.n.Load() == 0 && cn.serving.Load() == 0 {
+		cn.sock.Close()
 	}
 }
 
@@ -314,40 +362,37 @@ type closeNotice struct{ st *Status }
 
 func (n *closeNotice) Error() string { return "peer closed the session: " + n.st.Error() }
 
-// hello is the first frame of every tp session: it tells the peer's
-// handshake timeout that this end speaks.
-func (s *Session) hello() {
+// hello is the first frame of every tp connection: it tells the peer's
+// handshake timeout that this end speaks. It is queued, never waited for:
+// on a synchronous conn such as net.Pipe a write waits for the other end
+// to read, and that end may be sending its own hello first.
+func hello(cn *conn) {
 	m := socket.AcquireMessage()
 	m.Type = socket.TypePush
-	s.sock.Load().WriteMessage(m)
+	cn.sock.QueueMessage(m)
 	socket.ReleaseMessage(m)
 }
 
-// notify sends the peer a notice: a PUSH with no service method and a
-// status. CodeShuttingDown means "finishing, then closing" (or, with the
-// answer meta, the answer to that); any other code means the session ends
-// now, for that reason.
-func (s *Session) notify(st *Status, meta ...string) {
+// notify queues a notice for the peer: a PUSH with no service method and
+// a status. CodeShuttingDown means "finishing, then closing" (or, with the
+// answer meta, the answer to that); any other code means the connection
+// ends now, for that reason. It never waits, so the read goroutine and
+// Close may send it whatever the network does.
+func notify(cn *conn, st *Status, meta ...string) {
 	m := socket.AcquireMessage()
 	m.Type, m.Status = socket.TypePush, st
 	for i := 0; i+1 < len(meta); i += 2 {
 		m.Meta.Add(meta[i], meta[i+1])
 	}
-	s.sock.Load().WriteMessage(m)
+	cn.sock.QueueMessage(m)
 	socket.ReleaseMessage(m)
-}
-
-// closeWith tells the peer why the session ends, then closes it.
-func (s *Session) closeWith(st *Status) {
-	s.notify(st)
-	s.Close()
 }
 
 // redial reconnects a dialed session whose connection broke. It reports
 // whether the session is connected again.
 func (s *Session) redial(cause *Status) bool {
 	p := s.peer
-	if s.dialAddr == "" || p.cfg.RedialTimes == 0 || p.closing.Load() {
+	if !s.canRedial() {
 		return false
 	}
 	s.mu.Lock()
@@ -370,30 +415,31 @@ func (s *Session) redial(cause *Status) bool {
 		case <-t.C:
 		case <-s.ctx.Done():
 			return false
-		case <-p.done:
+		case <-p.closed.Done():
 			return false
 		}
-		sock, st := p.dial(s.dialAddr)
+		sock, st := p.dial(s.ctx, s.dialAddr)
 		if st != nil {
 			p.logger.Debug("redial failed", "session", s.ID(), "attempt", i+1, "status", st)
 			continue
 		}
-		s.sock.Store(sock)
+		cn := newConn(s.ctx, sock)
+		s.cur.Store(cn)
 		if st := p.postDial(s, true); st != nil {
 			p.logger.Warn("a plugin refused the redialed session", "session", s.ID(), "status", st)
-			s.notify(st)
+			notify(cn, st)
 			sock.Close()
+			cn.cancel()
 			continue
 		}
-		s.hello()
-		s.pending.reopen()
-		s.draining.Store(false)
 		s.mu.Lock()
 		if s.loadState() == stateClosed { // closed while we dialed
 			s.mu.Unlock()
 			sock.Close()
+			cn.cancel()
 			return false
 		}
+		hello(cn)
 		s.setState(stateActive)
 		close(s.up)
 		s.mu.Unlock()
@@ -410,16 +456,17 @@ func (s *Session) finish() {
 	if s.age != nil {
 		s.age.Stop()
 	}
-	s.peer.hub.remove(s)
 	s.disconnected()
 }
 
 // disconnected runs the PostDisconnect hooks: once for every session the
 // PostDial or PostAccept hooks saw, served or refused.
 func (s *Session) disconnected() {
-	for _, h := range s.peer.plugins.postDisconnect {
-		h.PostDisconnect(s)
-	}
+	s.endOnce.Do(func() {
+		for _, h := range s.peer.plugins.postDisconnect {
+			h.PostDisconnect(s)
+		}
+	})
 }
 
 // WriteHandshake writes m straight to the connection. It is for PostDial
@@ -430,7 +477,9 @@ func (s *Session) WriteHandshake(m *socket.Message) *Status {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
-	if err := s.sock.Load().WriteMessage(m); err != nil {
+	ctx, cancel := s.handshakeCtx()
+	defer cancel()
+	if err := s.sock().WriteMessage(ctx, m); err != nil {
 		return status.From(err, CodeWriteFailed, "cannot write the handshake")
 	}
 	return nil
@@ -446,7 +495,7 @@ func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Statu
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
-	sock := s.sock.Load()
+	sock := s.sock()
 	if timeout > 0 {
 		sock.SetReadDeadline(time.Now().Add(timeout))
 		defer sock.SetReadDeadline(time.Time{})
@@ -472,3 +521,11 @@ func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Statu
 }
 
 var errNotHandshaking = status.New(CodeFailedPrecondition, "the session serves: handshake reads and writes belong to PostDial and PostAccept hooks", nil)
+
+// handshakeCtx bounds a handshake write by the handshake timeout.
+func (s *Session) handshakeCtx() (context.Context, context.CancelFunc) {
+	if t := s.peer.cfg.HandshakeTimeout; t > 0 {
+		return context.WithTimeout(s.ctx, t)
+	}
+	return context.WithCancel(s.ctx)
+}

@@ -1,6 +1,7 @@
 package socket_test
 
 import (
+	"context"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -47,7 +48,7 @@ func BenchmarkConcurrentWrite(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				m := &socket.Message{Type: socket.TypePush, ServiceMethod: "/bench", BodyCodec: codec.PlainID, Body: body}
 				for pb.Next() {
-					if err := w.WriteMessage(m); err != nil {
+					if err := w.WriteMessage(context.Background(), m); err != nil {
 						b.Error(err)
 						return
 					}

@@ -1,6 +1,7 @@
 package socket_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 
@@ -26,7 +27,7 @@ func ExampleSocket() {
 			XferPipe: []byte{gzip.ID},
 		}
 		m.Meta.Add("trace", "abc")
-		client.WriteMessage(m)
+		client.WriteMessage(context.Background(), m)
 	}()
 
 	m := socket.AcquireMessage()

@@ -8,6 +8,7 @@ package socket
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -250,11 +251,28 @@ func (s *Socket) deadline(d time.Duration, slack bool) {
 }
 
 // WriteMessage packs m and writes it, sharing the syscall with concurrent
-// writers. When it returns, m's buffers are free for reuse; the frame may
-// still be on its way to the kernel. Errors are *status.Status values:
-// ConnClosed after Close, WriteFailed when the connection broke, and the
-// pack error (InvalidArgument, Unsupported, TooLarge) when m cannot be packed.
-func (s *Socket) WriteMessage(m *Message) error {
+// writers. It waits for room among the frames queued for the connection
+// (Config.MaxPending) until ctx ends; a ctx that can end also never waits
+// on the syscall itself (see writer). When it returns, m's buffers are free
+// for reuse; the frame may still be on its way to the kernel. Errors are
+// *status.Status values: ConnClosed after Close, WriteFailed when the
+// connection broke, Timeout or Canceled when ctx ended first (nothing of
+// the frame was written), and the pack error (InvalidArgument,
+// Unsupported, TooLarge) when m cannot be packed.
+func (s *Socket) WriteMessage(ctx context.Context, m *Message) error {
+	return s.writeMessage(ctx, m, waitForRoom)
+}
+
+// QueueMessage is WriteMessage for a goroutine that must never wait for a
+// writer, such as the one reading the connection: it queues m even past
+// Config.MaxPending and leaves the syscall to the connection's flusher.
+// Past four times MaxPending the peer has stopped reading what it is sent,
+// and QueueMessage fails with WriteFailed.
+func (s *Socket) QueueMessage(m *Message) error {
+	return s.writeMessage(context.Background(), m, neverWait)
+}
+
+func (s *Socket) writeMessage(ctx context.Context, m *Message, mode waitMode) error {
 	bp := bufpool.Get(len(m.Payload) + len(m.ServiceMethod) + 512)
 	frame, err := s.proto.Pack((*bp)[:0], m)
 	if err != nil {
@@ -266,7 +284,7 @@ func (s *Socket) WriteMessage(m *Message) error {
 		bufpool.Put(bp)
 		return status.New(status.TooLarge, fmt.Sprintf("message of %d bytes exceeds the write limit of %d", len(frame), s.writeLimit), nil)
 	}
-	err = s.w.write(frame)
+	err = s.w.write(ctx, frame, mode)
 	*bp = frame
 	bufpool.Put(bp)
 	if err != nil {
@@ -313,9 +331,24 @@ func readError(err error) error {
 // closes the connection. A read in progress returns ConnClosed. Close is
 // idempotent and returns the connection's close error.
 func (s *Socket) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.flushTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown is Close with the flush bounded by ctx as well as by the flush
+// timeout: what is still pending when either ends is dropped (a frame cut
+// short does no harm, as the connection closes).
+func (s *Socket) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.flushTimeout))
+		deadline := time.Now().Add(s.flushTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		_ = s.conn.SetWriteDeadline(deadline)
+		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetWriteDeadline(time.Now()) })
 		s.w.close()
+		stop()
 		s.closeErr = s.conn.Close()
 		close(s.done)
 	})

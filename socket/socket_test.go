@@ -3,6 +3,7 @@ package socket_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -99,13 +100,13 @@ func TestWritesCoalesce(t *testing.T) {
 	wg.Add(1)
 	go func() { // becomes the owner and blocks in the first Write
 		defer wg.Done()
-		if err := w.WriteMessage(push(0, "first")); err != nil {
+		if err := w.WriteMessage(context.Background(), push(0, "first")); err != nil {
 			t.Error(err)
 		}
 	}()
 	<-gate.entered
 	for i := 1; i < n; i++ { // all queue behind it and return at once
-		if err := w.WriteMessage(push(uint32(i), fmt.Sprint("msg", i))); err != nil {
+		if err := w.WriteMessage(context.Background(), push(uint32(i), fmt.Sprint("msg", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +137,7 @@ func TestConcurrentWritesArriveIntact(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				seq := uint32(g*each + i)
-				if err := w.WriteMessage(push(seq, fmt.Sprint("body-", seq))); err != nil {
+				if err := w.WriteMessage(context.Background(), push(seq, fmt.Sprint("body-", seq))); err != nil {
 					t.Error(err)
 					return
 				}
@@ -157,7 +158,7 @@ func TestMaxPendingBlocksWriters(t *testing.T) {
 	gate := newGateConn(a)
 	w := newSocket(t, gate, socket.Config{MaxPending: 1024})
 	r := newSocket(t, b, socket.Config{})
-	go w.WriteMessage(push(0, "owner"))
+	go w.WriteMessage(context.Background(), push(0, "owner"))
 	<-gate.entered
 
 	const n = 50
@@ -168,7 +169,7 @@ func TestMaxPendingBlocksWriters(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.WriteMessage(push(uint32(i), big)); err != nil {
+			if err := w.WriteMessage(context.Background(), push(uint32(i), big)); err != nil {
 				t.Error(err)
 			}
 			returned.Add(1)
@@ -195,11 +196,11 @@ func TestCloseFlushesPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newSocket(t, b, socket.Config{})
-	go w.WriteMessage(push(0, "owner"))
+	go w.WriteMessage(context.Background(), push(0, "owner"))
 	<-gate.entered
 	const n = 20
 	for i := 1; i < n; i++ {
-		if err := w.WriteMessage(push(uint32(i), "queued")); err != nil {
+		if err := w.WriteMessage(context.Background(), push(uint32(i), "queued")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,7 +215,7 @@ func TestCloseFlushesPending(t *testing.T) {
 	if err := r.ReadMessage(m); status.From(err, 0, "").Code() != status.ConnClosed {
 		t.Fatalf("after the last message: %v, want connection closed", err)
 	}
-	if err := w.WriteMessage(push(99, "late")); status.From(err, 0, "").Code() != status.ConnClosed {
+	if err := w.WriteMessage(context.Background(), push(99, "late")); status.From(err, 0, "").Code() != status.ConnClosed {
 		t.Fatalf("write after Close: %v, want connection closed", err)
 	}
 	if err := w.Close(); err != nil {
@@ -243,7 +244,7 @@ func TestWriteErrors(t *testing.T) {
 		a, _ := net.Pipe()
 		w := newSocket(t, failConn{a, tt.err}, socket.Config{})
 		for i := 0; i < 2; i++ { // the error sticks
-			err := w.WriteMessage(push(1, "x"))
+			err := w.WriteMessage(context.Background(), push(1, "x"))
 			var st *status.Status
 			if !errors.As(err, &st) || st.Code() != tt.want || !errors.Is(err, tt.err) {
 				t.Fatalf("%v, write %d: %v, want %v caused by it", tt.err, i, err, tt.want)
@@ -255,12 +256,12 @@ func TestWriteErrors(t *testing.T) {
 func TestPackErrorIsReported(t *testing.T) {
 	a, _ := net.Pipe()
 	w := newSocket(t, a, socket.Config{})
-	err := w.WriteMessage(&socket.Message{Type: socket.TypeCall, BodyCodec: codec.PlainID, Body: 42})
+	err := w.WriteMessage(context.Background(), &socket.Message{Type: socket.TypeCall, BodyCodec: codec.PlainID, Body: 42})
 	var ute *codec.UnsupportedTypeError
 	if status.From(err, 0, "").Code() != status.InvalidArgument || !errors.As(err, &ute) {
 		t.Fatalf("got %v, want invalid argument caused by an UnsupportedTypeError", err)
 	}
-	err = w.WriteMessage(&socket.Message{Type: socket.TypeCall, BodyCodec: 'Z', Body: 1})
+	err = w.WriteMessage(context.Background(), &socket.Message{Type: socket.TypeCall, BodyCodec: 'Z', Body: 1})
 	if status.From(err, 0, "").Code() != status.Unsupported {
 		t.Fatalf("unknown codec: %v, want unsupported", err)
 	}
@@ -351,7 +352,7 @@ func TestSetReadLimit(t *testing.T) {
 		t.Fatalf("default read limit %d, want %d", r.ReadLimit(), socket.DefaultReadLimit)
 	}
 	r.SetReadLimit(100)
-	go w.WriteMessage(push(1, string(make([]byte, 200))))
+	go w.WriteMessage(context.Background(), push(1, string(make([]byte, 200))))
 	err := r.ReadMessage(socket.AcquireMessage())
 	if status.From(err, 0, "").Code() != status.TooLarge {
 		t.Fatalf("got %v, want too large", err)

@@ -1,6 +1,7 @@
 package socket_test
 
 import (
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func TestDeadlinesCompose(t *testing.T) {
 func TestWriteLimit(t *testing.T) {
 	a, _ := net.Pipe()
 	w := newSocket(t, a, socket.Config{WriteLimit: 100})
-	err := w.WriteMessage(push(1, string(make([]byte, 200))))
+	err := w.WriteMessage(context.Background(), push(1, string(make([]byte, 200))))
 	if status.From(err, 0, "").Code() != status.TooLarge {
 		t.Fatalf("got %v, want too large", err)
 	}

@@ -1,29 +1,41 @@
 package socket
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
+
+	"github.com/seed-a9a850dd/tp/status"
 )
 
 // writer puts frames on a connection from many goroutines, sharing
 // syscalls between them.
 //
 // Concurrency rules: at most one goroutine writes to the conn at a time, the
-// owner. Every frame is appended to pending. A writer that finds no owner
-// becomes it and, if writers queued behind one of the last few owners,
-// yields once
-// so that other goroutines ready to write can append theirs (on few cores
-// this yield is what turns one syscall per message into one per batch; a
-// socket with a single writer never yields, so it does not hand the CPU
-// to goroutines writing elsewhere), then writes all that is pending in one
-// syscall. If more arrived during
-// that write, ownership passes to a flusher goroutine, which writes batch
-// after batch until pending is empty; the caller returns. Frames are
-// copied into pending, so a caller's buffer is free again as soon as write
-// returns.
+// owner. Every frame is appended to pending, and a writer returns once its
+// frame is there: it is on its way, and its buffer is free again.
 //
-// Pending is bounded: past maxPending bytes, writers wait for the owner.
+// Who makes the syscall depends on what bounds the writer. A writer whose
+// context never ends, finding no owner, becomes the owner and writes
+// inline: the cheapest way, and a write blocked by a dead network then
+// waits for the connection's close, which nothing it answers to precedes.
+// A writer whose context can end never makes the syscall itself: it leaves
+// it to a flusher goroutine, so it can return when its context ends
+// whatever the network does. An inline owner that finds writers queued
+// behind one of the last few owners yields once, so that other goroutines
+// ready to write can append theirs (on few cores this yield is what turns
+// one syscall per message into one per batch), then writes all that is
+// pending in one syscall. If more arrived during that write, ownership
+// passes to the flusher, which writes batch after batch until pending is
+// empty.
+//
+// Pending is bounded: past maxPending bytes, writers wait for room until
+// their context ends. Writers that must never wait (a read goroutine
+// answering what it read) append past the bound, up to hardLimit bytes;
+// past that the peer has stopped reading, and the write fails.
+//
 // A write error is sticky: every later write fails with it and what was
 // pending is dropped, as the connection is broken anyway.
 type writer struct {
@@ -31,9 +43,9 @@ type writer struct {
 	maxPending int
 
 	mu     sync.Mutex
-	cond   sync.Cond // broadcast when pending shrinks or ownership is released
-	owned  bool      // a goroutine is writing to w
-	queued bool      // a writer queued behind the current owner
+	room   chan struct{} // closed when pending shrinks, the owner leaves or the writer ends; nil until someone waits
+	owned  bool          // a goroutine is writing to w
+	queued bool          // a writer queued behind the current owner
 	// contended counts down the owners that still yield since a writer last
 	// queued: hysteresis, so batching does not stop after one quiet write.
 	contended int
@@ -50,13 +62,26 @@ const yieldStreak = 16
 func (w *writer) init(dst io.Writer, maxPending int) {
 	w.w = dst
 	w.maxPending = maxPending
-	w.cond.L = &w.mu
 }
 
+// hardLimit is how many bytes may wait for the connection when writers
+// that must not wait have appended past maxPending.
+func (w *writer) hardLimit() int { return 4 * w.maxPending }
+
+// How a frame waits for room in pending.
+type waitMode int
+
+const (
+	waitForRoom waitMode = iota // until ctx ends
+	neverWait                   // append past maxPending, up to hardLimit
+)
+
 // write puts frame on the wire or in line for it. It returns ErrClosed after
-// close and the sticky error after a failed write. A nil error means the
-// frame is queued; the owner's write error is reported to the owner.
-func (w *writer) write(frame []byte) error {
+// close, the sticky error after a failed write, and ctx's status if ctx
+// ended before the frame found room (then nothing of it was written). A
+// nil error means the frame is queued; an inline owner's write error is
+// reported to the owner.
+func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 	w.mu.Lock()
 	for {
 		if w.err != nil {
@@ -71,7 +96,25 @@ func (w *writer) write(frame []byte) error {
 		if !w.owned || len(w.pending) < w.maxPending {
 			break
 		}
-		w.cond.Wait()
+		if mode == neverWait {
+			if len(w.pending)+len(frame) > w.hardLimit() {
+				n := len(w.pending)
+				w.mu.Unlock()
+				return status.New(status.WriteFailed, fmt.Sprintf("%d bytes wait for a peer that reads nothing", n), nil)
+			}
+			break
+		}
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctxError(ctx)
+		}
+		w.mu.Lock()
 	}
 	w.pending = append(w.pending, frame...)
 	if w.owned {
@@ -80,6 +123,12 @@ func (w *writer) write(frame []byte) error {
 		return nil
 	}
 	w.owned, w.queued = true, false
+	if mode == neverWait || ctx.Done() != nil {
+		w.flusher.Add(1)
+		w.mu.Unlock()
+		go w.flush()
+		return nil
+	}
 	yield := w.contended > 0
 	w.mu.Unlock()
 
@@ -99,17 +148,29 @@ func (w *writer) write(frame []byte) error {
 	return err
 }
 
+// ctxError is the status of a write whose context ended first.
+func ctxError(ctx context.Context) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return status.New(status.Timeout, "deadline passed waiting to write", ctx.Err())
+	}
+	return status.New(status.Canceled, "canceled waiting to write", context.Cause(ctx))
+}
+
 // writeBatch writes what is pending in one syscall. The caller owns the
 // writer.
 func (w *writer) writeBatch() error {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = w.spare[:0]
-	w.cond.Broadcast() // room for writers waiting on maxPending
+	w.wake() // room for writers waiting on maxPending
 	w.mu.Unlock()
 	_, err := w.w.Write(batch)
 	w.mu.Lock()
-	w.spare = batch[:0]
+	if cap(batch) <= 4*w.maxPending { // one huge frame should not pin its memory
+		w.spare = batch[:0]
+	} else {
+		w.spare = nil
+	}
 	w.fail(err)
 	w.mu.Unlock()
 	return err
@@ -132,10 +193,19 @@ func (w *writer) flush() {
 	}
 }
 
+// wake tells writers waiting for room to look again. Called with mu held.
+func (w *writer) wake() {
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+}
+
 // fail records the first write error. Called with mu held.
 func (w *writer) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
+		w.wake()
 	}
 }
 
@@ -144,8 +214,8 @@ func (w *writer) release() {
 	if w.err != nil {
 		w.pending, w.spare = nil, nil
 	}
-	if cap(w.spare) > 4*w.maxPending {
-		w.spare = nil // one huge frame should not pin its memory forever
+	if cap(w.pending) > 4*w.maxPending {
+		w.pending = nil
 	}
 	if w.queued {
 		w.contended = yieldStreak
@@ -153,7 +223,7 @@ func (w *writer) release() {
 		w.contended--
 	}
 	w.owned = false
-	w.cond.Broadcast()
+	w.wake()
 }
 
 // close refuses new frames and waits until what is pending has been written
@@ -161,8 +231,15 @@ func (w *writer) release() {
 func (w *writer) close() {
 	w.mu.Lock()
 	w.closed = true
+	w.wake() // writers waiting for room fail with ErrClosed
 	for w.owned {
-		w.cond.Wait()
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		<-room
+		w.mu.Lock()
 	}
 	w.owned = true // nobody writes again
 	w.mu.Unlock()

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"net"
@@ -45,7 +46,7 @@ func main() {
 		XferPipe: []byte{gzip.ID},
 	}
 	call.Meta.Add("lang", "en")
-	if err := s.WriteMessage(call); err != nil {
+	if err := s.WriteMessage(context.Background(), call); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("sent %s %s seq=%d, %d bytes\n", call.Type, call.ServiceMethod, call.Seq, call.Size)
@@ -85,7 +86,7 @@ func serve(ln net.Listener) error {
 	if err := m.UnmarshalBody(&g); err != nil {
 		return err
 	}
-	return s.WriteMessage(&socket.Message{
+	return s.WriteMessage(context.Background(), &socket.Message{
 		Type: socket.TypeReply, Seq: m.Seq, BodyCodec: codec.PlainID,
 		Body: fmt.Sprintf("%s, %s (lang %s)", g.Text, g.To, m.Meta.Get("lang")),
 	})

@@ -6,6 +6,7 @@ package prototest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"math"
 	"net"
 	"strings"
@@ -196,7 +197,7 @@ func roundTrip(t *testing.T, newProto socket.ProtoFunc, a, b net.Conn) {
 	go func() {
 		defer wr.Close()
 		for _, c := range cases {
-			if err := wr.WriteMessage(c.Msg()); err != nil {
+			if err := wr.WriteMessage(context.Background(), c.Msg()); err != nil {
 				errc <- err
 				return
 			}
