@@ -30,7 +30,7 @@ type Peer struct {
 	closing   atomic.Bool
 	closed    context.Context // ends when Close begins
 	endClosed context.CancelFunc
-	inflight  gate          // handlers accepted and not yet replied
+	inflight  gate // handlers accepted and not yet replied
 	loops     sync.WaitGroup
 	mu        sync.Mutex // guards listeners, starting and, with closing, new sessions
 	listeners map[net.Listener]struct{}

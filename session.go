@@ -38,8 +38,8 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex   // guards changes of state, and up
-	state atomic.Int32 // a sessionState: changed under mu, read without it
+	mu    sync.Mutex    // guards changes of state, and up
+	state atomic.Int32  // a sessionState: changed under mu, read without it
 	up    chan struct{} // closed while connected; a new one during a redial
 
 	handshaking atomic.Bool // PostDial or PostAccept hooks run: see ReadHandshake
@@ -215,7 +215,7 @@ func (s *Session) serve() {
 		st := status.From(err, CodeConnClosed, "connection closed")
 		var notice *closeNotice
 		if errors.As(err, &notice) {
-			st = notice.st // the peer said why: callers get its word
+			st = notice.st     // the peer said why: callers get its word
 			cn.ended.Store(st) // before the close, so no write fails without it
 		}
 		cn.sock.Close()
