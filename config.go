@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/seed-a9a850dd/tp/codec"
@@ -88,15 +89,19 @@ type settings struct {
 	countTime bool
 }
 
+// settle applies the defaults and checks every field. The settings it
+// returns are usable even when the config is not (a peer made from a bad
+// config must still Close cleanly); the error names every bad field.
 func (c PeerConfig) settle() (settings, *Status) {
 	s := settings{PeerConfig: c}
+	var bad []string
 	if s.Network == "" {
 		s.Network = "tcp"
 	}
 	switch s.Network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
-		return s, NewStatus(CodeInvalidArgument, fmt.Sprintf("PeerConfig.Network %q: want tcp, tcp4, tcp6 or unix", s.Network), nil)
+		bad = append(bad, fmt.Sprintf("Network %q: want tcp, tcp4, tcp6 or unix", s.Network))
 	}
 	if s.DialTimeout <= 0 {
 		s.DialTimeout = 15 * time.Second
@@ -110,13 +115,22 @@ func (c PeerConfig) settle() (settings, *Status) {
 	if s.BodyCodec == "" {
 		s.BodyCodec = "json"
 	}
-	bc, err := codec.ByName(s.BodyCodec)
-	if err != nil {
-		return s, NewStatus(CodeInvalidArgument, "PeerConfig.BodyCodec", err)
+	if bc, err := codec.ByName(s.BodyCodec); err != nil {
+		bad = append(bad, fmt.Sprintf("BodyCodec %q: %v", s.BodyCodec, err))
+		s.bodyCodec = codec.JSONID
+	} else {
+		s.bodyCodec = bc.ID()
 	}
-	s.bodyCodec = bc.ID()
 	if s.Proto == nil {
 		s.Proto = rawproto.New()
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxSessions", s.MaxSessions}, {"MaxPendingCalls", s.MaxPendingCalls}, {"PoolSize", s.PoolSize}} {
+		if f.v < 0 {
+			bad = append(bad, fmt.Sprintf("%s %d: want 0 (the default) or more", f.name, f.v))
+		}
 	}
 	if s.PoolSize <= 0 {
 		s.PoolSize = 10000
@@ -128,5 +142,8 @@ func (c PeerConfig) settle() (settings, *Status) {
 		s.Logger = slog.Default()
 	}
 	s.countTime = s.CountTime || s.PrintDetail || s.SlowCallThreshold > 0
+	if len(bad) > 0 {
+		return s, NewStatus(CodeInvalidArgument, "bad PeerConfig: "+strings.Join(bad, "; "), nil)
+	}
 	return s, nil
 }

@@ -263,7 +263,7 @@ func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
 	if ctxField < 0 {
 		panic(fmt.Sprintf("tp: route %s: the struct must embed %s", st, want))
 	}
-	group := r.SubRoute(r.mapName(st.Name()), ps...)
+	group := r.SubRoute(r.mapName(typeName(st)), ps...)
 	var names []string
 	for i := 0; i < ptr.NumMethod(); i++ {
 		m := ptr.Method(i)
@@ -313,10 +313,10 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 		panic(fmt.Sprintf("tp: route %T: want %s", fn, shapes))
 	}
 	full := runtime.FuncForPC(v.Pointer()).Name()
-	name := full[strings.LastIndexByte(full, '.')+1:]
 	if funcLiteral.MatchString(full) {
-		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function", full))
+		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function, or HandleCall/HandlePush with a name", full))
 	}
+	name := funcName(full, v.Type(), isCall)
 	h := &Handler{name: r.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
 	if h.invoke = directFunc(v, isCall, errResult); h.invoke == nil {
 		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
@@ -327,6 +327,77 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 	r.register(h, false)
 	return h.name
 }
+
+// funcName is the route name of a handler function, from its runtime name:
+// "pkg.Echo" is "Echo"; a method value "pkg.(*Store).Get-fm" is
+// "Store_Get", as RouteCall names the method; an instance of a generic
+// function "pkg.Echo[...]" (the runtime does not say which) is named
+// after the types in its signature, "EchoArg" for func(CallCtx, *Arg)
+// (*Arg, error), so two instances do not collide.
+func funcName(full string, ft reflect.Type, isCall bool) string {
+	full, method := strings.CutSuffix(full, "-fm")
+	generic := strings.HasSuffix(full, "]")
+	full = stripBrackets(full)
+	dot := strings.LastIndexByte(full, '.')
+	name := full[dot+1:]
+	if method { // the receiver's type, before the method's name
+		recv := full[:dot]
+		recv = recv[strings.LastIndexByte(recv, '.')+1:]
+		name = strings.Trim(recv, "(*)") + "_" + name
+	}
+	if generic {
+		name += typeWords(ft.In(1).Elem().String())
+		if isCall && ft.Out(0) != ft.In(1) {
+			name += typeWords(ft.Out(0).String())
+		}
+	}
+	return name
+}
+
+// typeName is the route name of a controller type: its name, with the
+// type arguments of a generic type as words, "GBig" for G[pkg.Big].
+func typeName(t reflect.Type) string {
+	name := t.Name()
+	i := strings.IndexByte(name, '[')
+	if i < 0 {
+		return name
+	}
+	return name[:i] + typeWords(name[i:])
+}
+
+// stripBrackets removes every bracketed part of a runtime name.
+func stripBrackets(s string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range s {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// typeWords turns a type's text, such as "[]*github.com/x/pkg.Big" or
+// "[pkg.K,map[string]pkg.V]", into CamelCase words without package paths
+// or punctuation: "Big", "KMapStringV".
+func typeWords(s string) string {
+	s = pkgPath.ReplaceAllString(s, "")
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		rs := []rune(w)
+		rs[0] = unicode.ToUpper(rs[0])
+		b.WriteString(string(rs))
+	}
+	return b.String()
+}
+
+// pkgPath matches a package path before a type name: "github.com/x/pkg.".
+var pkgPath = regexp.MustCompile(`[^\[\],\s*]*\.`)
 
 // funcLiteral matches the runtime names of function literals: "pkg.F.func1",
 // "pkg.F.func1.2".

@@ -121,10 +121,8 @@ func (r *Reader) ReadFrame(m *Message, version byte) ([]byte, error) {
 		return nil, status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes cannot hold %d filter ids", size, npipe), nil)
 	}
 	m.Size = int(size) + 4
-	buf := bufpool.Get(rest)
-	*buf = (*buf)[:rest]
-	m.hold(buf)
-	if _, err := io.ReadFull(r.br, *buf); err != nil {
+	buf, err := r.readBody(m, rest)
+	if err != nil {
 		return nil, unexpected(err)
 	}
 	m.XferPipe = append(m.XferPipe[:0], (*buf)[:npipe]...)
@@ -136,13 +134,39 @@ func (r *Reader) ReadFrame(m *Message, version byte) ([]byte, error) {
 		return nil, status.New(status.Unsupported, "frame uses an unknown filter", err)
 	}
 	out := bufpool.Get(len(inner) * 2)
-	var err error
 	if *out, err = m.XferPipe.Unpack((*out)[:0], inner, r.limit); err != nil {
 		bufpool.Put(out)
 		return nil, status.New(status.BadMessage, "cannot undo the frame's filters", err)
 	}
 	m.hold(out)
 	return *out, nil
+}
+
+// firstChunk is the most a frame's buffer holds before its bytes arrive:
+// a length prefix is a claim, and memory follows what the peer has sent,
+// doubling as it comes, never what it says it will send.
+const firstChunk = 64 << 10
+
+// readBody reads n bytes into a buffer m holds, growing the buffer with
+// the bytes that arrive.
+func (r *Reader) readBody(m *Message, n int) (*[]byte, error) {
+	buf := bufpool.Get(min(n, firstChunk))
+	m.hold(buf)
+	for len(*buf) < n {
+		if len(*buf) == cap(*buf) {
+			bigger := bufpool.Get(min(n, 2*cap(*buf)))
+			*bigger = append((*bigger)[:0], *buf...)
+			m.hold(bigger)
+			buf = bigger
+		}
+		k := min(n, cap(*buf))
+		got, err := io.ReadFull(r.br, (*buf)[len(*buf):k])
+		*buf = (*buf)[:len(*buf)+got]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // unexpected turns an EOF inside a frame into io.ErrUnexpectedEOF.

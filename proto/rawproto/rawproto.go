@@ -37,6 +37,10 @@ const Version = 1
 // a peer inventing names cannot grow it without end.
 const maxMethods = 256
 
+// maxMethodLen is the longest service method the cache keeps: a huge name
+// must not stay pinned for the connection's life.
+const maxMethodLen = 256
+
 // New returns the ProtoFunc of rawproto.
 func New() socket.ProtoFunc {
 	return func() socket.Proto { return &proto{methods: make(map[string]string)} }
@@ -205,7 +209,7 @@ func (p *proto) method(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if len(p.methods) < maxMethods {
+	if len(p.methods) < maxMethods && len(s) <= maxMethodLen {
 		p.methods[s] = s
 	}
 	return s

@@ -1,0 +1,48 @@
+package tp
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// HandleCall registers fn as the CALL handler of name (under r's prefix,
+// as RouteCallFunc would name it), with its types checked by the
+// compiler. Any function value serves: a generic function's instance, a
+// closure, or a method value, which keeps its receiver (a controller's
+// state is shared by every call). fn's error may be a *Status (its code
+// reaches the caller) or any error (CodeInternal, with its text). It
+// returns the route.
+func HandleCall[Arg, Res any](r *Router, name string, fn func(CallCtx, *Arg) (Res, error), plugins ...Plugin) string {
+	if fn == nil {
+		panic(fmt.Sprintf("tp: HandleCall %q with a nil function", name))
+	}
+	h := &Handler{name: r.join(name), isCall: true, argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
+		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+			res, err := fn(c, arg.Interface().(*Arg))
+			if err != nil {
+				if st := toStatus(err); !st.OK() {
+					return nil, st
+				}
+			}
+			return res, nil
+		}}
+	r.register(h, false)
+	return h.name
+}
+
+// HandlePush registers fn as the PUSH handler of name, as HandleCall does
+// for CALLs. A PUSH has no reply: fn's error is logged.
+func HandlePush[Arg any](r *Router, name string, fn func(PushCtx, *Arg) error, plugins ...Plugin) string {
+	if fn == nil {
+		panic(fmt.Sprintf("tp: HandlePush %q with a nil function", name))
+	}
+	h := &Handler{name: r.join(name), argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
+		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+			if err := fn(c, arg.Interface().(*Arg)); err != nil {
+				return nil, toStatus(err)
+			}
+			return nil, nil
+		}}
+	r.register(h, false)
+	return h.name
+}
