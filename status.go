@@ -40,3 +40,12 @@ func NewStatus(code Code, msg string, cause error) *Status { return status.New(c
 // toStatus turns a handler's or plugin's error into a Status: a *Status
 // inside err is kept, anything else becomes an internal error.
 func toStatus(err error) *Status { return status.From(err, CodeInternal, "handler failed") }
+
+// CodeOf returns the code of the *Status inside err: CodeOK for nil, and
+// CodeUnknown for an error that holds no Status.
+func CodeOf(err error) Code {
+	if err == nil {
+		return CodeOK
+	}
+	return status.From(err, CodeUnknown, "").Code()
+}
