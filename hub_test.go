@@ -16,7 +16,7 @@ import (
 // acceptHook runs fn in PostAccept.
 type acceptHook func(*tp.Session) *tp.Status
 
-func (acceptHook) Name() string                           { return "accept-hook" }
+func (acceptHook) Name() string                          { return "accept-hook" }
 func (h acceptHook) PostAccept(s *tp.Session) *tp.Status { return h(s) }
 
 // lifeLog counts, per session, the PostDial/PostAccept and PostDisconnect

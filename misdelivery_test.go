@@ -12,7 +12,7 @@ import (
 // holds is a CALL handler that waits, for each argument, until the test
 // releases it, then answers ten times the argument.
 type holds struct {
-	mu      sync.Mutex
+	mu        sync.Mutex
 	gates     map[int]chan struct{}
 	entered   chan int
 	closedAll bool // releaseAll ran: later gates start open
