@@ -273,6 +273,9 @@ func (s *Socket) QueueMessage(m *Message) error {
 }
 
 func (s *Socket) writeMessage(ctx context.Context, m *Message, mode waitMode) error {
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
 	bp := bufpool.Get(len(m.Payload) + len(m.ServiceMethod) + 512)
 	frame, err := s.proto.Pack((*bp)[:0], m)
 	if err != nil {
