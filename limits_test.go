@@ -2,10 +2,16 @@ package tp_test
 
 import (
 	"context"
+	"encoding/binary"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/socket"
 )
 
 func TestMaxSessions(t *testing.T) {
@@ -69,5 +75,82 @@ func TestMessageTooLarge(t *testing.T) {
 	_, _, sess = pair(t, limited, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCallFunc(Bytes) })
 	if st := sess.Call(context.Background(), "/bytes", make([]byte, 2000), &out).Status(); st.Code() != tp.CodeConnClosed {
 		t.Fatalf("a call past the server's read limit: %v, want connection closed", st)
+	}
+}
+
+// A length prefix is a claim: connections that announce frames just under
+// the read limit and then send little make the server allocate for what
+// arrived, not for what was announced.
+func TestLyingLengthPrefix(t *testing.T) {
+	srv := newPeer(t, tp.PeerConfig{})
+	addr := serve(t, srv)
+	const conns = 16
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		head := binary.BigEndian.AppendUint32(nil, socket.DefaultReadLimit-1)
+		head = append(head, rawproto.Version, 0)
+		if _, err := c.Write(append(head, make([]byte, 1000)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the server to hold every connection", func() bool { return srv.CountSession() == conns })
+	// Allocation shows at once when a frame's head is read; watch for a
+	// while that the server's reads of the heads never add up.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		var now runtime.MemStats
+		runtime.ReadMemStats(&now)
+		if grew := now.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+			t.Fatalf("%d connections that sent 1006 bytes each made the process allocate %d MiB", conns, grew>>20)
+		}
+	}
+}
+
+// A bad config is reported with every bad field, by every way to serve or
+// dial, and a peer made from it still closes cleanly.
+func TestBadConfig(t *testing.T) {
+	p := tp.NewPeer(tp.PeerConfig{Network: "udp", BodyCodec: "nope", PoolSize: -1, Logger: quiet})
+	check := func(what string, st *tp.Status) {
+		t.Helper()
+		if st.Code() != tp.CodeInvalidArgument {
+			t.Fatalf("%s with a bad config: %v, want invalid argument", what, st)
+		}
+		for _, field := range []string{"Network", "BodyCodec", "PoolSize"} {
+			if !strings.Contains(st.Error(), field) {
+				t.Fatalf("%s: %q does not name %s", what, st.Error(), field)
+			}
+		}
+	}
+	_, st := p.Dial("127.0.0.1:1")
+	check("Dial", st)
+	check("ListenAndServe", p.ListenAndServe())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Serve", p.Serve(ln))
+	a, b := net.Pipe()
+	defer b.Close()
+	_, st = p.ServeConn(a)
+	check("ServeConn", st)
+	for range 2 {
+		if err := p.Close(); err != nil {
+			t.Fatalf("Close of a peer with a bad config: %v", err)
+		}
+	}
+	// Peers however made close cleanly, served or not, more than once.
+	for _, cfg := range []tp.PeerConfig{{}, {Logger: quiet, ShutdownTimeout: -1}, {Logger: quiet, Network: "unix"}} {
+		p := tp.NewPeer(cfg)
+		if err := p.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatalf("a second Close: %v", err)
+		}
 	}
 }

@@ -401,7 +401,8 @@ func (p *Peer) shutdown() error {
 		notify(s.cur.Load(), NewStatus(CodeShuttingDown, "peer is shutting down; it finishes the calls it has", nil))
 		return true
 	})
-	if !p.inflight.close(ctx) {
+	drained := p.inflight.close(ctx)
+	if !drained {
 		n := p.inflight.running()
 		p.logger.Warn("shutdown timeout passed with handlers still running", "running", n)
 		errs = append(errs, fmt.Errorf("tp: %d handlers still running at the shutdown timeout", n))
@@ -441,7 +442,13 @@ func (p *Peer) shutdown() error {
 	if !waitGroupWithin(&p.loops, ctx, closeGrace) {
 		errs = append(errs, errors.New("tp: session goroutines still running after the shutdown timeout: a hook that does not return, or Close called from one?"))
 	}
-	if err := p.queue.pool.ReleaseTimeout(remaining(ctx) + closeGrace); err != nil {
+	// With every handler done, the pool's workers are idle and go at once;
+	// one still in a handler is not waited for past the deadline.
+	poolWait := remaining(ctx)
+	if drained {
+		poolWait += closeGrace
+	}
+	if err := p.queue.pool.ReleaseTimeout(poolWait); err != nil {
 		p.logger.Warn("handler pool did not drain", "err", err)
 		errs = append(errs, fmt.Errorf("tp: handler pool did not drain: %w", err))
 	}

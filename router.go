@@ -316,8 +316,12 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 	if funcLiteral.MatchString(full) {
 		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function, or HandleCall/HandlePush with a name", full))
 	}
-	name := funcName(full, v.Type(), isCall)
-	h := &Handler{name: r.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
+	recv, name := funcName(full, v.Type(), isCall)
+	group := r
+	if recv != "" {
+		group = r.SubRoute(r.mapName(recv))
+	}
+	h := &Handler{name: group.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
 	if h.invoke = directFunc(v, isCall, errResult); h.invoke == nil {
 		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
 			in := [2]reflect.Value{c.value(isCall), arg}
@@ -329,21 +333,21 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 }
 
 // funcName is the route name of a handler function, from its runtime name:
-// "pkg.Echo" is "Echo"; a method value "pkg.(*Store).Get-fm" is
-// "Store_Get", as RouteCall names the method; an instance of a generic
-// function "pkg.Echo[...]" (the runtime does not say which) is named
-// after the types in its signature, "EchoArg" for func(CallCtx, *Arg)
-// (*Arg, error), so two instances do not collide.
-func funcName(full string, ft reflect.Type, isCall bool) string {
+// "pkg.Echo" is "Echo"; a method value "pkg.(*Store).Get-fm" is "Get" of
+// the receiver "Store", routed as RouteCall routes methods ("/store/get",
+// "Store.Get"); an instance of a generic function "pkg.Echo[...]" (the
+// runtime does not say which) is named after the types in its signature,
+// "EchoArg" for func(CallCtx, *Arg) (*Arg, error), so two instances do
+// not collide.
+func funcName(full string, ft reflect.Type, isCall bool) (recv, name string) {
 	full, method := strings.CutSuffix(full, "-fm")
-	generic := strings.HasSuffix(full, "]")
+	generic := strings.Contains(full, "[")
 	full = stripBrackets(full)
 	dot := strings.LastIndexByte(full, '.')
-	name := full[dot+1:]
+	name = full[dot+1:]
 	if method { // the receiver's type, before the method's name
-		recv := full[:dot]
-		recv = recv[strings.LastIndexByte(recv, '.')+1:]
-		name = strings.Trim(recv, "(*)") + "_" + name
+		recv = full[:dot]
+		recv = strings.Trim(recv[strings.LastIndexByte(recv, '.')+1:], "(*)")
 	}
 	if generic {
 		name += typeWords(ft.In(1).Elem().String())
@@ -351,7 +355,7 @@ func funcName(full string, ft reflect.Type, isCall bool) string {
 			name += typeWords(ft.Out(0).String())
 		}
 	}
-	return name
+	return recv, name
 }
 
 // typeName is the route name of a controller type: its name, with the

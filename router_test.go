@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp"
@@ -226,5 +227,78 @@ func TestHandlerShapes(t *testing.T) {
 		if got := <-shapePushed; got != route+" 5" {
 			t.Fatalf("push %s: %q", route, got)
 		}
+	}
+}
+
+type Arg struct{ N int }
+type Res struct{ S string }
+type Big struct{ B []int }
+
+// EchoT is a generic handler; each instance is a route of its own.
+func EchoT[T any](ctx tp.CallCtx, arg *T) (*T, error) { return arg, nil }
+
+// G is a generic controller.
+type G[T any] struct{ tp.CallCtx }
+
+func (g *G[T]) Get(arg *T) (*T, error) { return arg, nil }
+
+// Counter keeps state across calls: a method value keeps its receiver.
+type Counter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *Counter) Incr(ctx tp.CallCtx, arg *int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += *arg
+	return c.n, nil
+}
+
+// Generic functions, generic controllers and method values register under
+// readable names that keep instances apart, and serve.
+func TestRouteNamesOfGenericsAndMethodValues(t *testing.T) {
+	for _, rpc := range []bool{false, true} {
+		t.Run(fmt.Sprint("rpc=", rpc), func(t *testing.T) {
+			srv := newPeer(t, tp.PeerConfig{RPCStyle: rpc})
+			counter := new(Counter)
+			var names []string
+			names = append(names, srv.RouteCallFunc(EchoT[Arg]), srv.RouteCallFunc(EchoT[Res]), srv.RouteCallFunc(counter.Incr))
+			names = append(names, srv.RouteCall(new(G[Big]))...)
+			names = append(names, srv.RouteCall(new(G[Arg]))...)
+			names = append(names, tp.HandleCall(srv.Router(), "/explicit/name", EchoT[Big]))
+			seen := map[string]bool{}
+			for _, n := range names {
+				if strings.ContainsAny(n, "[]-") || strings.Contains(n, "github.com") || strings.Contains(n, "tp_test") {
+					t.Errorf("route %q is not a readable name", n)
+				}
+				if seen[n] {
+					t.Errorf("two routes named %q", n)
+				}
+				seen[n] = true
+			}
+			t.Logf("routes: %q", names)
+			sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+			var a Arg
+			if err := sess.Call(context.Background(), names[0], Arg{N: 3}, &a).Err(); err != nil || a.N != 3 {
+				t.Fatalf("%s: %v, %v", names[0], a, err)
+			}
+			var r Res
+			if err := sess.Call(context.Background(), names[1], Res{S: "x"}, &r).Err(); err != nil || r.S != "x" {
+				t.Fatalf("%s: %v, %v", names[1], r, err)
+			}
+			var n int
+			for i := 1; i <= 3; i++ {
+				if err := sess.Call(context.Background(), names[2], 1, &n).Err(); err != nil || n != i {
+					t.Fatalf("%s call %d: %d, %v (a method value must keep its receiver)", names[2], i, n, err)
+				}
+			}
+			var big Big
+			for _, name := range names[3:] {
+				if err := sess.Call(context.Background(), name, Big{B: []int{1}}, &big).Err(); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+		})
 	}
 }
