@@ -166,3 +166,33 @@ func TestRegister(t *testing.T) {
 		}()
 	}
 }
+
+// Every codec reports a body that does not decode, rather than leaving
+// the value half-filled and saying nothing.
+func TestUnmarshalErrors(t *testing.T) {
+	type xy struct{ X, Y int }
+	tests := []struct {
+		codec string
+		data  string
+		v     any
+	}{
+		{"json", `{"X":`, new(xy)},
+		{"json", `{"X":"one"}`, new(xy)},
+		{"json", `[1,2`, new([]int)},
+		{"json", `"text"`, new(int)},
+		{"json", `{} trailing`, new(xy)},
+		{"protobuf", "\xff\xff\xff", new(benchpb.BenchmarkMessage)},
+		{"form", "%zz=1", new(url.Values)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.codec+" "+tt.data, func(t *testing.T) {
+			c, err := codec.ByName(tt.codec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Unmarshal([]byte(tt.data), tt.v); err == nil {
+				t.Fatalf("%s decoded %q into %T without an error", tt.codec, tt.data, tt.v)
+			}
+		})
+	}
+}
