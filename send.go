@@ -186,6 +186,9 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if p.closing.Load() {
 		return ctx, errPeerClosing
 	}
+	if ctx.Err() != nil {
+		return ctx, ctxStatus(ctx, "before the call was sent")
+	}
 	m := s.message(ctx, socket.TypeCall, c.serviceMethod, arg, settings)
 	defer socket.ReleaseMessage(m)
 	if d, ok := ctx.Deadline(); !m.Deadline.IsZero() && (!ok || m.Deadline.Before(d)) {
@@ -300,6 +303,9 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 	p := s.peer
 	if p.closing.Load() {
 		return errPeerClosing
+	}
+	if ctx.Err() != nil {
+		return ctxStatus(ctx, "before the push was sent")
 	}
 	cn, st := s.conn(ctx)
 	if st != nil {

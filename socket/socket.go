@@ -252,8 +252,9 @@ func (s *Socket) deadline(d time.Duration, slack bool) {
 
 // WriteMessage packs m and writes it, sharing the syscall with concurrent
 // writers. It waits for room among the frames queued for the connection
-// (Config.MaxPending) until ctx ends; a ctx that can end also never waits
-// on the syscall itself (see writer). When it returns, m's buffers are free
+// (Config.MaxPending) until ctx ends (a frame that finds room goes out
+// even if ctx has ended: ctx bounds the wait, not the attempt); a ctx that
+// can end also never waits on the syscall itself (see writer). When it returns, m's buffers are free
 // for reuse; the frame may still be on its way to the kernel. Errors are
 // *status.Status values: ConnClosed after Close, WriteFailed when the
 // connection broke, Timeout or Canceled when ctx ended first (nothing of
@@ -273,9 +274,6 @@ func (s *Socket) QueueMessage(m *Message) error {
 }
 
 func (s *Socket) writeMessage(ctx context.Context, m *Message, mode waitMode) error {
-	if ctx.Err() != nil {
-		return ctxError(ctx)
-	}
 	bp := bufpool.Get(len(m.Payload) + len(m.ServiceMethod) + 512)
 	frame, err := s.proto.Pack((*bp)[:0], m)
 	if err != nil {
