@@ -28,6 +28,7 @@ type CallCmd struct {
 	replied       bool               // the outcome came from the remote's reply
 	unsent        bool               // the socket was closed before the call was written
 	cancel        context.CancelFunc // ends the call's own deadline, if it has one
+	deadline      time.Time          // the deadline the request carried
 	ctx           context.Context    // the caller's, for hooks
 	start         time.Time
 	cost          time.Duration

@@ -30,13 +30,14 @@ func (h *hub) nextKey() uint64 { return h.keys.Add(1) }
 
 // add makes s one of the live sessions, unless it has closed meanwhile
 // (errSessionClosed) or the peer holds max already (0: no cap). A session
-// that SetID named replaces the one holding its ID, which is closed; one
-// whose default ID (its remote address) is taken gets a longer one.
-func (h *hub) add(s *Session, max int) *Status {
+// that SetID named replaces the one holding its ID, which add returns for
+// the caller to end (see Session.replaced); one whose default ID (its
+// remote address) is taken gets a longer one.
+func (h *hub) add(s *Session, max int) (replaced *Session, st *Status) {
 	h.mu.Lock()
 	if s.loadState() == stateClosed || s.leftHub {
 		h.mu.Unlock()
-		return errSessionClosed
+		return nil, errSessionClosed
 	}
 	id := s.ID()
 	prev := h.byID[id]
@@ -50,7 +51,7 @@ func (h *hub) add(s *Session, max int) *Status {
 	}
 	if max > 0 && n >= max {
 		h.mu.Unlock()
-		return NewStatus(CodeOverloaded, fmt.Sprintf("peer holds %d sessions, its limit; try again later", max), nil)
+		return nil, NewStatus(CodeOverloaded, fmt.Sprintf("peer holds %d sessions, its limit; try again later", max), nil)
 	}
 	if prev != nil {
 		h.drop(prev)
@@ -60,10 +61,7 @@ func (h *hub) add(s *Session, max int) *Status {
 	h.all[s.key] = s
 	h.byID[id] = s
 	h.mu.Unlock()
-	if prev != nil {
-		prev.Close()
-	}
-	return nil
+	return prev, nil
 }
 
 // freeID is a default ID for s that no live session has: the remote
@@ -119,7 +117,7 @@ func (h *hub) rename(s *Session, id string) {
 	h.byID[id] = s
 	h.mu.Unlock()
 	if prev != nil {
-		prev.Close()
+		prev.replaced()
 	}
 }
 

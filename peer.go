@@ -306,13 +306,17 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 	if st == nil && p.closing.Load() {
 		st = errPeerClosing
 	}
+	var replaced *Session
 	if st == nil {
-		st = p.hub.add(s, p.cfg.MaxSessions)
+		replaced, st = p.hub.add(s, p.cfg.MaxSessions)
 	}
 	if st == nil {
 		p.loops.Add(1) // the read goroutine
 	}
 	p.mu.Unlock()
+	if replaced != nil {
+		replaced.replaced()
+	}
 	if st != nil {
 		notify(s.cur.Load(), st) // the peer learns why
 		s.Close()

@@ -62,12 +62,21 @@ func earlier(a, b time.Time) time.Time {
 // whose peer has said nothing of the kind is the handler's answer, and
 // final.
 func (s *Session) Call(ctx context.Context, serviceMethod string, arg, result any, settings ...MessageSetting) *CallCmd {
-	for {
-		c := s.call(ctx, serviceMethod, arg, result, settings)
-		if !c.resend() || !s.canRedial() || ctx.Err() != nil {
-			return c
-		}
+	c := s.call(ctx, serviceMethod, arg, result, settings)
+	if !c.resend() || !s.canRedial() {
+		return c
 	}
+	// A resend keeps the first attempt's deadline: WithContextAge and
+	// PeerConfig.ContextAge count from the Call, not from each attempt.
+	if !c.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, c.deadline)
+		defer cancel()
+	}
+	for c.resend() && s.canRedial() && ctx.Err() == nil {
+		c = s.call(ctx, serviceMethod, arg, result, settings)
+	}
+	return c
 }
 
 // resend reports whether the call never ran and may be sent again on a
@@ -194,6 +203,7 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if d, ok := ctx.Deadline(); !m.Deadline.IsZero() && (!ok || m.Deadline.Before(d)) {
 		ctx, c.cancel = context.WithDeadline(ctx, m.Deadline)
 	}
+	c.deadline = m.Deadline
 	c.ctx = ctx
 	cn, st := s.conn(ctx)
 	if st != nil {

@@ -162,6 +162,29 @@ func (s *Session) closeWithin(ctx context.Context) error {
 	return s.cur.Load().sock.Shutdown(ctx)
 }
 
+// replaced ends a session whose ID a newer one took. The peer is told
+// why; the flush happens on a goroutine of its own (joined by Peer.Close),
+// so SetID and the hooks that call it do not wait on the old session's
+// network.
+func (s *Session) replaced() {
+	p := s.peer
+	notify(s.cur.Load(), errReplaced)
+	p.mu.Lock()
+	if p.closing.Load() {
+		p.mu.Unlock()
+		s.Close()
+		return
+	}
+	p.loops.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.loops.Done()
+		s.Close()
+	}()
+}
+
+var errReplaced = status.New(CodeConnClosed, "a newer session took this session's ID", nil)
+
 // sock is the current connection's socket.
 func (s *Session) sock() *socket.Socket { return s.cur.Load().sock }
 
@@ -348,11 +371,13 @@ func (s *Session) drain(cn *conn) bool {
 	return true
 }
 
-// leaveIfDone closes a draining connection once nothing is in flight on
-// it either way; the read loop then ends and the session redials.
+// leaveIfDone ends a draining connection once nothing is in flight on it
+// either way. It only stops the read, which callers (the read goroutine
+// among them) need not wait for: the read loop then ends, closes the
+// connection, flushing what is queued, and the session redials.
 func (s *Session) leaveIfDone(cn *conn) {
 	if cn.draining.Load() && cn.pending.n.Load() == 0 && cn.serving.Load() == 0 {
-		cn.sock.Close()
+		cn.sock.SetReadDeadline(time.Now())
 	}
 }
 
@@ -486,7 +511,8 @@ func (s *Session) WriteHandshake(m *socket.Message) *Status {
 }
 
 // ReadHandshake reads the next message straight off the connection into
-// m, waiting up to timeout (0: no limit), for PostDial and PostAccept hooks
+// m, waiting up to timeout (0: PeerConfig.HandshakeTimeout), for PostDial
+// and PostAccept hooks
 // like WriteHandshake. The peer's hello is skipped, and a close notice
 // comes back as the status the peer gave. Once the session serves, its
 // read goroutine owns the reads, and ReadHandshake fails with
@@ -496,6 +522,9 @@ func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Statu
 		return errNotHandshaking
 	}
 	sock := s.sock()
+	if timeout == 0 {
+		timeout = s.peer.cfg.HandshakeTimeout
+	}
 	if timeout > 0 {
 		sock.SetReadDeadline(time.Now().Add(timeout))
 		defer sock.SetReadDeadline(time.Time{})
