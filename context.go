@@ -92,6 +92,11 @@ type handlerCtx struct {
 	escaped bool            // user code holds a pointer into input
 	ctx     context.Context // built on first use
 	cancel  context.CancelFunc
+
+	// c as the interfaces handlers receive, so the reflect path can take
+	// their address rather than box a copy per message.
+	asCall CallCtx
+	asPush PushCtx
 }
 
 var (
@@ -103,17 +108,17 @@ var (
 )
 
 func newHandlerCtx(s *Session, cn *conn, in *socket.Message) *handlerCtx {
-	return &handlerCtx{sess: s, conn: cn, input: in, method: in.ServiceMethod, seq: in.Seq}
+	c := &handlerCtx{sess: s, conn: cn, input: in, method: in.ServiceMethod, seq: in.Seq}
+	c.asCall, c.asPush = c, c
+	return c
 }
 
 // value returns the ctx as a reflect.Value of CallCtx or PushCtx.
 func (c *handlerCtx) value(isCall bool) reflect.Value {
 	if isCall {
-		v := CallCtx(c)
-		return reflect.ValueOf(&v).Elem()
+		return reflect.ValueOf(&c.asCall).Elem()
 	}
-	v := PushCtx(c)
-	return reflect.ValueOf(&v).Elem()
+	return reflect.ValueOf(&c.asPush).Elem()
 }
 
 // release ends the message's life: its context ends, and its messages go
