@@ -98,11 +98,19 @@ func (m *Meta) Range(fn func(key, value string) bool) {
 	}
 }
 
-// Reset removes every pair, keeping the storage.
+// Reset removes every pair, keeping the storage unless a message with
+// very many pairs grew it: a pooled message must not pin that.
 func (m *Meta) Reset() {
+	if cap(m.kv) > maxKeptMeta {
+		m.kv = nil
+		return
+	}
 	clear(m.kv)
 	m.kv = m.kv[:0]
 }
+
+// maxKeptMeta is the most meta storage (keys and values) Reset keeps.
+const maxKeptMeta = 64
 
 // Message is one CALL, REPLY or PUSH as it crosses the wire.
 //
