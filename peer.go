@@ -205,20 +205,31 @@ func (p *Peer) ServeConn(conn net.Conn) (*Session, *Status) {
 // accept starts serving conn without holding up the accept loop: the
 // PostAccept hooks, which may talk to the peer, run on its own goroutine.
 func (p *Peer) accept(conn net.Conn) {
+	started := p.spawn(func() {
+		if _, st := p.start(conn, ""); st != nil {
+			p.logger.Debug("session refused", "remote", conn.RemoteAddr().String(), "status", st)
+		}
+	})
+	if !started {
+		conn.Close()
+	}
+}
+
+// spawn runs fn on a goroutine Close joins, unless Close has begun: then
+// it reports false and fn does not run.
+func (p *Peer) spawn(fn func()) bool {
 	p.mu.Lock()
 	if p.closing.Load() {
 		p.mu.Unlock()
-		conn.Close()
-		return
+		return false
 	}
 	p.loops.Add(1)
 	p.mu.Unlock()
 	go func() {
 		defer p.loops.Done()
-		if _, st := p.start(conn, ""); st != nil {
-			p.logger.Debug("session refused", "remote", conn.RemoteAddr().String(), "status", st)
-		}
+		fn()
 	}()
+	return true
 }
 
 // Dial connects to addr and returns the session once the PostDial hooks

@@ -167,20 +167,10 @@ func (s *Session) closeWithin(ctx context.Context) error {
 // so SetID and the hooks that call it do not wait on the old session's
 // network.
 func (s *Session) replaced() {
-	p := s.peer
 	notify(s.cur.Load(), errReplaced)
-	p.mu.Lock()
-	if p.closing.Load() {
-		p.mu.Unlock()
-		s.Close()
-		return
+	if !s.peer.spawn(func() { s.Close() }) {
+		s.Close() // the peer is closing: Close waits for this anyway
 	}
-	p.loops.Add(1)
-	p.mu.Unlock()
-	go func() {
-		defer p.loops.Done()
-		s.Close()
-	}()
 }
 
 var errReplaced = status.New(CodeConnClosed, "a newer session took this session's ID", nil)
