@@ -39,7 +39,8 @@ type PeerConfig struct {
 	// Socket tunes every connection: read limit, buffers, TCP options.
 	Socket socket.Config
 
-	// SessionAge closes a session this long after it started; 0 means never.
+	// SessionAge closes a session this long after its connection was made
+	// (its PostDial or PostAccept hooks count); 0 means never.
 	SessionAge time.Duration
 	// ContextAge bounds every call and every handler that has no earlier
 	// deadline; 0 means no bound beyond the caller's context.

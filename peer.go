@@ -334,8 +334,8 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		s.disconnected()
 		return nil, st
 	}
-	if age := p.cfg.SessionAge; age > 0 {
-		s.age = time.AfterFunc(age, func() { s.Close() })
+	if age := p.cfg.SessionAge; age > 0 { // counted from the connection, hooks included
+		s.age = time.AfterFunc(age-time.Since(s.born), func() { s.Close() })
 	}
 	hello(s.cur.Load())
 	go s.serve()

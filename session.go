@@ -43,6 +43,7 @@ type Session struct {
 	up    chan struct{} // closed while connected; a new one during a redial
 
 	handshaking atomic.Bool // PostDial or PostAccept hooks run: see ReadHandshake
+	born        time.Time   // when the first connection was made
 	age         *time.Timer
 	endOnce     sync.Once // PostDisconnect runs once
 
@@ -96,7 +97,7 @@ const (
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newSession(p *Peer, sock *socket.Socket, dialAddr string) *Session {
-	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, key: p.hub.nextKey()}
+	s := &Session{peer: p, dialAddr: dialAddr, up: closedChan, key: p.hub.nextKey(), born: time.Now()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cur.Store(newConn(s.ctx, sock))
 	id := sock.RemoteAddr().String()
