@@ -98,7 +98,7 @@ func TestCall(t *testing.T) {
 			})
 			t.Run("status result", func(t *testing.T) {
 				st := sess.Call(ctx, "/math/fail", 7, nil).Status()
-				if st.Code() != 1007 || st.Msg() != "failed on purpose" {
+				if tp.CodeOf(st) != 1007 || st.Msg() != "failed on purpose" {
 					t.Fatalf("got %v", st)
 				}
 			})
@@ -131,18 +131,18 @@ func TestCall(t *testing.T) {
 				}
 			})
 			t.Run("not found", func(t *testing.T) {
-				if st := sess.Call(ctx, "/math/mul", []int{1}, nil).Status(); st.Code() != tp.CodeNotFound {
+				if st := sess.Call(ctx, "/math/mul", []int{1}, nil).Status(); tp.CodeOf(st) != tp.CodeNotFound {
 					t.Fatalf("got %v, want not found", st)
 				}
 			})
 			t.Run("wrong argument type", func(t *testing.T) {
 				var sum int
-				if st := sess.Call(ctx, "/math/add", "not a list", &sum).Status(); st.Code() != tp.CodeBadMessage {
+				if st := sess.Call(ctx, "/math/add", "not a list", &sum).Status(); tp.CodeOf(st) != tp.CodeBadMessage {
 					t.Fatalf("got %v, want bad message", st)
 				}
 			})
 			t.Run("handler panics", func(t *testing.T) {
-				if st := sess.Call(ctx, "/math/panic", 1, nil).Status(); st.Code() != tp.CodeInternal || st.CauseText() != "boom" {
+				if st := sess.Call(ctx, "/math/panic", 1, nil).Status(); tp.CodeOf(st) != tp.CodeInternal || st.CauseText() != "boom" {
 					t.Fatalf("got %v, want internal error", st)
 				}
 				var sum int // and the peer keeps serving
@@ -152,7 +152,7 @@ func TestCall(t *testing.T) {
 			})
 			t.Run("unencodable argument", func(t *testing.T) {
 				st := sess.Call(ctx, "/bytes", 42, nil, tp.WithBodyCodec(codec.PlainID)).Status()
-				if st.Code() != tp.CodeInvalidArgument {
+				if tp.CodeOf(st) != tp.CodeInvalidArgument {
 					t.Fatalf("got %v, want invalid argument", st)
 				}
 			})

@@ -1,9 +1,11 @@
 package tp
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -13,8 +15,8 @@ import (
 )
 
 // PeerConfig configures a Peer. The zero value works: a client with the
-// default proto (raw), body codec (json) and limits. Invalid values are
-// reported by NewPeer's first use, ListenAndServe or Dial, as a *Status.
+// default proto (raw), body codec (json) and limits. NewPeer reports
+// invalid values, every one of them, as one error.
 type PeerConfig struct {
 	// Network is "tcp" (the default), "tcp4", "tcp6" or "unix".
 	Network string
@@ -24,7 +26,12 @@ type PeerConfig struct {
 	// dialing peer whose config has no ServerName gets the dialed host.
 	TLS *tls.Config
 
-	// DialTimeout bounds each dial attempt; 0 means 15 seconds.
+	// Dialer, when set, makes the connections Dial and every redial use,
+	// for transports other than TCP and unix sockets (or a proxy, or an
+	// in-memory pipe); it must end by ctx. nil means a net.Dialer.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// DialTimeout bounds each dial attempt, TLS handshake and hello
+	// included; 0 means 15 seconds.
 	DialTimeout time.Duration
 	// RedialTimes is how often a dialed session whose connection breaks is
 	// redialed before it gives up: 0 never, negative forever.
@@ -102,7 +109,9 @@ func (c PeerConfig) settle() (settings, *Status) {
 	switch s.Network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
-		bad = append(bad, fmt.Sprintf("Network %q: want tcp, tcp4, tcp6 or unix", s.Network))
+		if s.Dialer == nil { // a custom dialer knows its own networks
+			bad = append(bad, fmt.Sprintf("Network %q: want tcp, tcp4, tcp6 or unix (or set Dialer)", s.Network))
+		}
 	}
 	if s.DialTimeout <= 0 {
 		s.DialTimeout = 15 * time.Second

@@ -55,7 +55,7 @@ type UnknownPushCtx interface {
 	// InputBody is the encoded body, valid until the handler returns.
 	InputBody() []byte
 	// Bind decodes the body into v.
-	Bind(v any) *Status
+	Bind(v any) error
 }
 
 // UnknownCallCtx is what the unknown-call handler sees.
@@ -63,7 +63,7 @@ type UnknownCallCtx interface {
 	CallCtx
 	InputBodyCodec() byte
 	InputBody() []byte
-	Bind(v any) *Status
+	Bind(v any) error
 }
 
 // RealIPKey is the meta key a proxy sets to pass on the original caller's IP.
@@ -266,7 +266,7 @@ func (c *handlerCtx) SetBodyCodec(id byte) {
 	}
 }
 
-func (c *handlerCtx) Bind(v any) *Status {
+func (c *handlerCtx) Bind(v any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.input == nil {

@@ -29,11 +29,14 @@ const childServeEnv = "TP_TEST_SERVE"
 // examples/restart): start the successor with the listener's file, wait
 // until it listens, then Close gracefully and exit.
 func childServe(addr string) {
-	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
 	srv.RouteCallFunc(Ping)
 	srv.RouteCallFunc(Sleepy)
 	var ln net.Listener
-	var err error
 	if addr == "fd:3" {
 		ln, err = net.FileListener(os.NewFile(3, "listener"))
 	} else {
@@ -119,7 +122,7 @@ func TestCrashAndRestart(t *testing.T) {
 		if took := time.Since(start); took > deadline+500*time.Millisecond {
 			t.Errorf("a call took %v with a %v deadline", took, deadline)
 		}
-		switch st.Code() {
+		switch tp.CodeOf(st) {
 		case tp.CodeOK:
 			ok.Add(1)
 			if restarted.Load() {

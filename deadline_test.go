@@ -83,7 +83,7 @@ func TestCallsOnDeadNetworkEndByDeadline(t *testing.T) {
 // its shutdown timeout, and its pushers return.
 func TestCloseWithPushesStuckOnDeadNetwork(t *testing.T) {
 	accepted := make(chan *tp.Session, 1)
-	srv := newPeer(t, tp.PeerConfig{ShutdownTimeout: time.Second}, acceptHook(func(s *tp.Session) *tp.Status {
+	srv := newPeer(t, tp.PeerConfig{ShutdownTimeout: time.Second}, acceptHook(func(s *tp.Session) error {
 		accepted <- s
 		return nil
 	}))
@@ -136,7 +136,7 @@ func TestMutualFlood(t *testing.T) {
 	// Small kernel buffers, so the flood fills them at once.
 	small := socket.Config{SendBuffer: 32 << 10, RecvBuffer: 32 << 10}
 	accepted := make(chan *tp.Session, 1)
-	srv := newPeer(t, tp.PeerConfig{Socket: small}, acceptHook(func(s *tp.Session) *tp.Status { accepted <- s; return nil }))
+	srv := newPeer(t, tp.PeerConfig{Socket: small}, acceptHook(func(s *tp.Session) error { accepted <- s; return nil }))
 	srv.RouteCallFunc(Ping)
 	cli := newPeer(t, tp.PeerConfig{Socket: small})
 	cli.RouteCallFunc(Ping)

@@ -22,7 +22,10 @@ func dispatchPtr(ctx CallCtx, arg *[]byte) (*[]byte, *Status) { return arg, nil 
 // route, decode a 581-byte []byte argument (plain codec) and call the
 // handler, for a struct method and for a function.
 func BenchmarkDispatch(b *testing.B) {
-	p := NewPeer(PeerConfig{})
+	p, err := NewPeer(PeerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer p.Close()
 	p.RouteCall(new(dispatchCtrl))
 	p.RouteCallFunc(dispatchFunc)

@@ -25,7 +25,7 @@ func TestGracefulCloseWaitsForOwnCalls(t *testing.T) {
 	}{{"client stays", 0}, {"client moves", -1}} {
 		t.Run(tt.name, func(t *testing.T) {
 			accepted := make(chan *tp.Session, 1)
-			srv := newPeer(t, tp.PeerConfig{ShutdownTimeout: 5 * time.Second}, acceptHook(func(s *tp.Session) *tp.Status {
+			srv := newPeer(t, tp.PeerConfig{ShutdownTimeout: 5 * time.Second}, acceptHook(func(s *tp.Session) error {
 				accepted <- s
 				return nil
 			}))

@@ -3,6 +3,7 @@ package tp_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"time"
 
@@ -18,15 +19,21 @@ func (a *Arith) Mul(arg *[2]int) (int, *tp.Status) { return arg[0] * arg[1], nil
 // A server and a client are the same type; once connected, the client
 // calls the server.
 func Example() {
-	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCall(new(Arith))
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
+	sess, st := cli.Dial(context.Background(), ln.Addr().String())
 	if st != nil {
 		fmt.Println(st)
 		return
@@ -44,32 +51,44 @@ func Example() {
 
 // A caller's deadline bounds the call, and travels to the handler.
 func ExampleSession_Call_deadline() {
-	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Sleepy)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
-	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	st := sess.Call(ctx, "/sleepy", 200, nil).Status()
-	fmt.Println(st.Code())
+	fmt.Println(tp.CodeOf(st))
 	// Output: timeout
 }
 
 // AsyncCall returns at once; the outcome arrives on the done channel.
 func ExampleSession_AsyncCall() {
-	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCall(new(Arith))
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
-	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 
 	done := make(chan *tp.CallCmd, 1)
 	var product int
@@ -81,15 +100,21 @@ func ExampleSession_AsyncCall() {
 
 // A server pushes to every session it holds; nothing is replied.
 func ExamplePeer_RangeSession() {
-	srv := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
 	cli.RoutePushFunc(Flash) // Flash sends what it gets on pushed
-	cli.Dial(ln.Addr().String())
+	cli.Dial(context.Background(), ln.Addr().String())
 	for srv.CountSession() == 0 {
 		time.Sleep(time.Millisecond)
 	}

@@ -72,7 +72,7 @@ func TestDeadlineTravelsToHandler(t *testing.T) {
 	want, _ := ctx.Deadline()
 	start := time.Now()
 	st := sess.Call(ctx, "/blocker/ctx", 1, nil).Status()
-	if st.Code() != tp.CodeTimeout {
+	if tp.CodeOf(st) != tp.CodeTimeout {
 		t.Fatalf("got %v, want timeout", st)
 	}
 	if waited := time.Since(start); waited > 2*time.Second {
@@ -100,7 +100,7 @@ func TestCancelStopsWaitingAtOnce(t *testing.T) {
 		waitFor(t, "the handler to start", func() bool { return bs.entered.Load() == 1 })
 		cancel()
 	}()
-	if st := sess.Call(ctx, "/blocker/wait", 1, nil).Status(); st.Code() != tp.CodeCanceled {
+	if st := sess.Call(ctx, "/blocker/wait", 1, nil).Status(); tp.CodeOf(st) != tp.CodeCanceled {
 		t.Fatalf("got %v, want canceled", st)
 	}
 	// The session still works.
@@ -115,13 +115,13 @@ func TestContextAge(t *testing.T) {
 	defer close(bs.release)
 	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{ContextAge: 100 * time.Millisecond},
 		bs.routes)
-	if st := sess.Call(context.Background(), "/blocker/ctx", 1, nil).Status(); st.Code() != tp.CodeTimeout {
+	if st := sess.Call(context.Background(), "/blocker/ctx", 1, nil).Status(); tp.CodeOf(st) != tp.CodeTimeout {
 		t.Fatalf("config age: got %v, want timeout", st)
 	}
 	<-bs.deadline
 	<-bs.ctxDone
 	st := sess.Call(context.Background(), "/blocker/ctx", 1, nil, tp.WithContextAge(50*time.Millisecond)).Status()
-	if st.Code() != tp.CodeTimeout {
+	if tp.CodeOf(st) != tp.CodeTimeout {
 		t.Fatalf("WithContextAge: got %v, want timeout", st)
 	}
 	<-bs.deadline
@@ -141,14 +141,14 @@ func TestCutConnectionFailsPendingCalls(t *testing.T) {
 	cut := time.Now()
 	srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
 	for i := 0; i < n; i++ {
-		if st := <-results; st.Code() != tp.CodeConnClosed {
+		if st := <-results; tp.CodeOf(st) != tp.CodeConnClosed {
 			t.Fatalf("got %v, want connection closed", st)
 		}
 	}
 	if took := time.Since(cut); took > time.Second {
 		t.Fatalf("pending calls took %v to fail", took)
 	}
-	if st := sess.Call(context.Background(), "/blocker/wait", 1, nil).Status(); st.Code() != tp.CodeConnClosed {
+	if st := sess.Call(context.Background(), "/blocker/wait", 1, nil).Status(); tp.CodeOf(st) != tp.CodeConnClosed {
 		t.Fatalf("call on a closed session: %v", st)
 	}
 	if sess.Health() {
@@ -188,7 +188,7 @@ func TestGracefulCloseUnderLoad(t *testing.T) {
 	// not block: it may still be accepted before Close begins.
 	waitFor(t, "new calls to be refused", func() bool {
 		st := sess.Call(context.Background(), "/blocker/echo", -1, nil).Status()
-		return st.Code() == tp.CodeShuttingDown
+		return tp.CodeOf(st) == tp.CodeShuttingDown
 	})
 	select {
 	case <-closed:
@@ -266,7 +266,7 @@ func TestRedialGivesUp(t *testing.T) {
 	sess := dial(t, cli, addr)
 	srv.Close()
 	waitFor(t, "the session to give up", func() bool { return cli.CountSession() == 0 })
-	if st := sess.Call(context.Background(), "/ping", 1, nil).Status(); st.Code() != tp.CodeConnClosed {
+	if st := sess.Call(context.Background(), "/ping", 1, nil).Status(); tp.CodeOf(st) != tp.CodeConnClosed {
 		t.Fatalf("got %v, want connection closed", st)
 	}
 }
@@ -279,7 +279,7 @@ func TestPoolOverloaded(t *testing.T) {
 	waitFor(t, "the only worker to be busy", func() bool { return bs.entered.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if st := sess.Call(ctx, "/blocker/wait", 2, nil).Status(); st.Code() != tp.CodeOverloaded {
+	if st := sess.Call(ctx, "/blocker/wait", 2, nil).Status(); tp.CodeOf(st) != tp.CodeOverloaded {
 		t.Fatalf("got %v, want overloaded", st)
 	}
 }

@@ -14,10 +14,10 @@ import (
 )
 
 // acceptHook runs fn in PostAccept.
-type acceptHook func(*tp.Session) *tp.Status
+type acceptHook func(*tp.Session) error
 
-func (acceptHook) Name() string                          { return "accept-hook" }
-func (h acceptHook) PostAccept(s *tp.Session) *tp.Status { return h(s) }
+func (acceptHook) Name() string                     { return "accept-hook" }
+func (h acceptHook) PostAccept(s *tp.Session) error { return h(s) }
 
 // lifeLog counts, per session, the PostDial/PostAccept and PostDisconnect
 // hooks it saw.
@@ -25,7 +25,7 @@ type lifeLog struct {
 	mu          sync.Mutex
 	started     map[*tp.Session]int
 	ended       map[*tp.Session]int
-	onAccept    func(*tp.Session) *tp.Status
+	onAccept    func(*tp.Session) error
 	endedSignal chan *tp.Session
 }
 
@@ -35,7 +35,7 @@ func newLifeLog() *lifeLog {
 
 func (*lifeLog) Name() string { return "life" }
 
-func (l *lifeLog) PostDial(s *tp.Session, redial bool) *tp.Status {
+func (l *lifeLog) PostDial(s *tp.Session, redial bool) error {
 	if !redial {
 		l.mu.Lock()
 		l.started[s]++
@@ -44,7 +44,7 @@ func (l *lifeLog) PostDial(s *tp.Session, redial bool) *tp.Status {
 	return nil
 }
 
-func (l *lifeLog) PostAccept(s *tp.Session) *tp.Status {
+func (l *lifeLog) PostAccept(s *tp.Session) error {
 	l.mu.Lock()
 	l.started[s]++
 	l.mu.Unlock()
@@ -99,7 +99,7 @@ func hubIDs(p *tp.Peer) []string {
 // A hook that names a session leaves exactly one entry, under that name,
 // which goes when the session does.
 func TestHubRenameInHook(t *testing.T) {
-	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) *tp.Status {
+	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) error {
 		s.SetID("user-42")
 		return nil
 	}))
@@ -129,7 +129,7 @@ func TestHubRenameInHook(t *testing.T) {
 func TestHubRenameThenRefuse(t *testing.T) {
 	first := true
 	var mu sync.Mutex
-	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) *tp.Status {
+	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) error {
 		s.SetID("user-42")
 		mu.Lock()
 		defer mu.Unlock()
@@ -147,9 +147,8 @@ func TestHubRenameThenRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	keptSrv, _ := srv.Session("user-42")
-	refused := dial(t, cli, addr)
-	if st := refused.Call(context.Background(), "/ping", 1, nil).Status(); st.Code() != tp.CodeUnauthorized {
-		t.Fatalf("refused session's call: %v, want the hook's status", st)
+	if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeUnauthorized {
+		t.Fatalf("dialing a session the hook refuses: %v, want the hook's status", err)
 	}
 	if got, ok := srv.Session("user-42"); !ok || got != keptSrv || srv.CountSession() != 1 {
 		t.Fatalf("after a refused namesake: found %v, count %d; want the first session alone", ok, srv.CountSession())
@@ -162,7 +161,7 @@ func TestHubRenameThenRefuse(t *testing.T) {
 // SetID on a closed session does not bring it back.
 func TestHubRenameClosed(t *testing.T) {
 	got := make(chan *tp.Session, 1)
-	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) *tp.Status {
+	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) error {
 		got <- s
 		return nil
 	}))
@@ -199,7 +198,7 @@ func TestMaxSessionsCountsLiveOnly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			n := 0
-			srv := newPeer(t, tp.PeerConfig{MaxSessions: 2}, acceptHook(func(s *tp.Session) *tp.Status {
+			srv := newPeer(t, tp.PeerConfig{MaxSessions: 2}, acceptHook(func(s *tp.Session) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if tt.id != nil {
@@ -317,12 +316,14 @@ func TestSessionHooksPair(t *testing.T) {
 	})
 	t.Run("refused by a hook", func(t *testing.T) {
 		log := newLifeLog()
-		log.onAccept = func(*tp.Session) *tp.Status { return tp.NewStatus(tp.CodeUnauthorized, "no", nil) }
+		log.onAccept = func(*tp.Session) error { return tp.NewStatus(tp.CodeUnauthorized, "no", nil) }
 		srv := newPeer(t, tp.PeerConfig{}, log)
 		addr := serve(t, srv)
 		cli := newPeer(t, tp.PeerConfig{})
 		for range 3 {
-			dial(t, cli, addr)
+			if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeUnauthorized {
+				t.Fatalf("Dial: %v, want the hook's refusal", err)
+			}
 		}
 		log.check(t, 3)
 	})
@@ -334,7 +335,9 @@ func TestSessionHooksPair(t *testing.T) {
 		a := dial(t, cli, addr)
 		waitFor(t, "the first session", func() bool { return srv.CountSession() == 1 })
 		for range 3 {
-			dial(t, cli, addr)
+			if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeOverloaded {
+				t.Fatalf("Dial past the cap: %v, want overloaded", err)
+			}
 		}
 		for range 3 {
 			<-log.endedSignal
@@ -345,19 +348,26 @@ func TestSessionHooksPair(t *testing.T) {
 	t.Run("peer closed during the hook", func(t *testing.T) {
 		log := newLifeLog()
 		entered := make(chan struct{}, 1)
-		log.onAccept = func(s *tp.Session) *tp.Status {
+		log.onAccept = func(s *tp.Session) error {
 			entered <- struct{}{}
 			// The client sends no handshake: this waits until Close cuts it.
 			return s.ReadHandshake(new(socket.Message), 0)
 		}
-		srv := tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: time.Second}, log)
+		srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: time.Second}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		go srv.Serve(ln)
 		cli := newPeer(t, tp.PeerConfig{})
-		dial(t, cli, ln.Addr().String())
+		dialed := make(chan error, 1)
+		go func() {
+			_, err := cli.Dial(context.Background(), ln.Addr().String())
+			dialed <- err
+		}()
 		<-entered
 		start := time.Now()
 		srv.Close()
@@ -365,6 +375,9 @@ func TestSessionHooksPair(t *testing.T) {
 			t.Fatalf("Close took %v with a session stuck in its hook", took)
 		}
 		log.check(t, 1)
+		if err := <-dialed; err == nil {
+			t.Fatal("Dial succeeded to a peer that closed before serving")
+		}
 	})
 	t.Run("redialed", func(t *testing.T) {
 		cliLog := newLifeLog()

@@ -21,14 +21,11 @@ func TestMaxSessions(t *testing.T) {
 	cli := newPeer(t, tp.PeerConfig{})
 	a, b := dial(t, cli, addr), dial(t, cli, addr)
 	waitFor(t, "two sessions", func() bool { return srv.CountSession() == 2 })
-	third := dial(t, cli, addr) // TCP accepts it; the server refuses it with a notice
-	st := third.Call(context.Background(), "/ping", 1, nil).Status()
-	if st.Code() != tp.CodeOverloaded || !strings.Contains(st.Msg(), "2 sessions") {
-		t.Fatalf("third session: %v, want overloaded naming the limit", st)
-	}
-	// Later calls on it say the same, and the first two still work.
-	if st := third.Call(context.Background(), "/ping", 1, nil).Status(); st.Code() != tp.CodeOverloaded {
-		t.Fatalf("a later call on the refused session: %v", st)
+	// TCP accepts the third; the server refuses it with a notice, which
+	// Dial reports.
+	_, err := cli.Dial(context.Background(), addr)
+	if tp.CodeOf(err) != tp.CodeOverloaded || !strings.Contains(err.Error(), "2 sessions") {
+		t.Fatalf("third session: %v, want overloaded naming the limit", err)
 	}
 	for _, s := range []*tp.Session{a, b} { // the first two still work
 		if err := s.Call(context.Background(), "/ping", 1, nil).Err(); err != nil {
@@ -42,7 +39,7 @@ func TestMaxSessionsDialing(t *testing.T) {
 	addr := serve(t, newPeer(t, tp.PeerConfig{}))
 	small := newPeer(t, tp.PeerConfig{MaxSessions: 1})
 	dial(t, small, addr)
-	if _, st := small.Dial(addr); st.Code() != tp.CodeOverloaded {
+	if _, st := small.Dial(context.Background(), addr); tp.CodeOf(st) != tp.CodeOverloaded {
 		t.Fatalf("dial past the dialer's own limit: %v, want overloaded", st)
 	}
 }
@@ -55,7 +52,7 @@ func TestMaxPendingCalls(t *testing.T) {
 		go sess.Call(context.Background(), "/blocker/wait", i, nil)
 	}
 	waitFor(t, "three calls in the handler", func() bool { return bs.entered.Load() == 3 })
-	if st := sess.Call(context.Background(), "/blocker/echo", 4, nil).Status(); st.Code() != tp.CodeOverloaded {
+	if st := sess.Call(context.Background(), "/blocker/echo", 4, nil).Status(); tp.CodeOf(st) != tp.CodeOverloaded {
 		t.Fatalf("a fourth call: %v, want overloaded", st)
 	}
 }
@@ -65,7 +62,7 @@ func TestMessageTooLarge(t *testing.T) {
 	small.Socket.WriteLimit = 1024
 	_, _, sess := pair(t, tp.PeerConfig{}, small, func(srv *tp.Peer) { srv.RouteCallFunc(Bytes) })
 	var out []byte
-	if st := sess.Call(context.Background(), "/bytes", make([]byte, 2000), &out).Status(); st.Code() != tp.CodeTooLarge {
+	if st := sess.Call(context.Background(), "/bytes", make([]byte, 2000), &out).Status(); tp.CodeOf(st) != tp.CodeTooLarge {
 		t.Fatalf("an oversized call: %v, want too large", st)
 	}
 	// The server refuses what exceeds its read limit, and says so by
@@ -73,7 +70,7 @@ func TestMessageTooLarge(t *testing.T) {
 	limited := tp.PeerConfig{}
 	limited.Socket.ReadLimit = 1024
 	_, _, sess = pair(t, limited, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCallFunc(Bytes) })
-	if st := sess.Call(context.Background(), "/bytes", make([]byte, 2000), &out).Status(); st.Code() != tp.CodeConnClosed {
+	if st := sess.Call(context.Background(), "/bytes", make([]byte, 2000), &out).Status(); tp.CodeOf(st) != tp.CodeConnClosed {
 		t.Fatalf("a call past the server's read limit: %v, want connection closed", st)
 	}
 }
@@ -111,46 +108,27 @@ func TestLyingLengthPrefix(t *testing.T) {
 	}
 }
 
-// A bad config is reported with every bad field, by every way to serve or
-// dial, and a peer made from it still closes cleanly.
+// A bad config is an error from NewPeer naming every bad field, and a peer
+// however made closes cleanly, served or not, more than once.
 func TestBadConfig(t *testing.T) {
-	p := tp.NewPeer(tp.PeerConfig{Network: "udp", BodyCodec: "nope", PoolSize: -1, Logger: quiet})
-	check := func(what string, st *tp.Status) {
-		t.Helper()
-		if st.Code() != tp.CodeInvalidArgument {
-			t.Fatalf("%s with a bad config: %v, want invalid argument", what, st)
-		}
-		for _, field := range []string{"Network", "BodyCodec", "PoolSize"} {
-			if !strings.Contains(st.Error(), field) {
-				t.Fatalf("%s: %q does not name %s", what, st.Error(), field)
-			}
+	p, err := tp.NewPeer(tp.PeerConfig{Network: "udp", BodyCodec: "nope", PoolSize: -1, Logger: quiet})
+	if p != nil || tp.CodeOf(err) != tp.CodeInvalidArgument {
+		t.Fatalf("NewPeer with a bad config: %v, %v; want no peer and invalid argument", p, err)
+	}
+	for _, field := range []string{"Network", "BodyCodec", "PoolSize"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Fatalf("%q does not name %s", err.Error(), field)
 		}
 	}
-	_, st := p.Dial("127.0.0.1:1")
-	check("Dial", st)
-	check("ListenAndServe", p.ListenAndServe())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("Serve", p.Serve(ln))
-	a, b := net.Pipe()
-	defer b.Close()
-	_, st = p.ServeConn(a)
-	check("ServeConn", st)
-	for range 2 {
-		if err := p.Close(); err != nil {
-			t.Fatalf("Close of a peer with a bad config: %v", err)
-		}
-	}
-	// Peers however made close cleanly, served or not, more than once.
 	for _, cfg := range []tp.PeerConfig{{}, {Logger: quiet, ShutdownTimeout: -1}, {Logger: quiet, Network: "unix"}} {
-		p := tp.NewPeer(cfg)
-		if err := p.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
+		p, err := tp.NewPeer(cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := p.Close(); err != nil {
-			t.Fatalf("a second Close: %v", err)
+		for range 2 {
+			if err := p.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
 		}
 	}
 }

@@ -86,7 +86,7 @@ func waitDone(t testing.TB, c *tp.CallCmd, what string) {
 // seq: its reply goes out on the connection its call came on, or nowhere.
 func TestLateReplyAfterRedial(t *testing.T) {
 	accepted := make(chan *tp.Session, 4)
-	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) *tp.Status {
+	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) error {
 		accepted <- s
 		return nil
 	}))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/panjf2000/ants/v2"
 	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
 )
 
 // Peer is both server and client: it listens, dials and serves
@@ -20,7 +21,6 @@ import (
 // may call the other. Make one with NewPeer and end it with Close.
 type Peer struct {
 	cfg     settings
-	initErr *Status // a bad config, reported by Serve and Dial
 	plugins *plugins
 	router  *Router
 	logger  *slog.Logger
@@ -39,21 +39,19 @@ type Peer struct {
 	closeErr  error
 }
 
-// NewPeer returns a peer configured by cfg and extended by plugins. A bad
-// config is reported by the first Serve, ListenAndServe, ServeConn or Dial.
-// The peer owns a handler pool: Close it when done.
-func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
+// NewPeer returns a peer configured by cfg and extended by plugins. It
+// checks the whole config first, and a bad one is an error naming every
+// bad field (as is a PreNewPeer or PostNewPeer hook's error). The peer owns
+// a handler pool: Close it when done.
+func NewPeer(cfg PeerConfig, ps ...Plugin) (*Peer, error) {
 	p := &Peer{listeners: map[net.Listener]struct{}{}, starting: map[*Session]struct{}{}}
 	p.plugins = new(plugins).with(ps...)
-	for _, h := range p.plugins.preNewPeer {
-		if st := h.PreNewPeer(&cfg); st != nil && p.initErr == nil {
-			p.initErr = st
-		}
+	if st := run(p.plugins.preNewPeer, PreNewPeerPlugin.PreNewPeer, &cfg); st != nil {
+		return nil, st
 	}
 	var st *Status
-	p.cfg, st = cfg.settle()
-	if p.initErr == nil {
-		p.initErr = st
+	if p.cfg, st = cfg.settle(); st != nil {
+		return nil, st
 	}
 	p.logger = p.cfg.Logger
 	p.router = newRouter(p.cfg.RPCStyle, p.plugins)
@@ -63,13 +61,15 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) *Peer {
 	pool, err := ants.NewPoolWithFuncGeneric(p.cfg.PoolSize, (*runQueue).drain,
 		ants.WithNonblocking(true), ants.WithLogger(antsLogger{p.logger}))
 	if err != nil {
-		panic(fmt.Sprintf("tp: cannot make the handler pool: %v", err)) // only for a size <= 0, which settle prevents
+		return nil, NewStatus(CodeInvalidArgument, "cannot make the handler pool", err)
 	}
 	p.queue.pool = pool
-	if p.initErr == nil {
-		p.initErr = run(p.plugins.postNewPeer, PostNewPeerPlugin.PostNewPeer, p)
+	if st := run(p.plugins.postNewPeer, PostNewPeerPlugin.PostNewPeer, p); st != nil {
+		p.endClosed()
+		pool.Release()
+		return nil, st
 	}
-	return p
+	return p, nil
 }
 
 type antsLogger struct{ l *slog.Logger }
@@ -110,21 +110,18 @@ func (p *Peer) SubRoute(prefix string, plugins ...Plugin) *Router {
 }
 
 // SetUnknownCall sets the handler of unrouted CALLs; see Router.SetUnknownCall.
-func (p *Peer) SetUnknownCall(fn func(UnknownCallCtx) (any, *Status), plugins ...Plugin) {
+func (p *Peer) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ...Plugin) {
 	p.router.SetUnknownCall(fn, plugins...)
 }
 
 // SetUnknownPush sets the handler of unrouted PUSHes; see Router.SetUnknownPush.
-func (p *Peer) SetUnknownPush(fn func(UnknownPushCtx) *Status, plugins ...Plugin) {
+func (p *Peer) SetUnknownPush(fn func(UnknownPushCtx) error, plugins ...Plugin) {
 	p.router.SetUnknownPush(fn, plugins...)
 }
 
 // ListenAndServe listens on PeerConfig.ListenAddr and serves it until Close,
-// after which it returns nil.
-func (p *Peer) ListenAndServe() *Status {
-	if p.initErr != nil {
-		return p.initErr
-	}
+// after which it returns nil. Addr reports the address once it listens.
+func (p *Peer) ListenAndServe() error {
 	ln, err := net.Listen(p.cfg.Network, p.cfg.ListenAddr)
 	if err != nil {
 		return NewStatus(CodeFailedPrecondition, "cannot listen on "+p.cfg.ListenAddr, err)
@@ -135,11 +132,7 @@ func (p *Peer) ListenAndServe() *Status {
 // Serve accepts connections on ln, wrapped in TLS when configured, and
 // serves each as a Session until Close, after which it returns nil (at
 // once if Close came first). It closes ln when it returns.
-func (p *Peer) Serve(ln net.Listener) *Status {
-	if p.initErr != nil {
-		ln.Close()
-		return p.initErr
-	}
+func (p *Peer) Serve(ln net.Listener) error {
 	if p.cfg.TLS != nil {
 		ln = tls.NewListener(ln, p.cfg.TLS)
 	}
@@ -189,17 +182,29 @@ func (p *Peer) Serve(ln net.Listener) *Status {
 	}
 }
 
+// Addr returns the address of a listener the peer serves, or nil when it
+// serves none (yet, or any more). With ListenAddr "127.0.0.1:0" it is how
+// to learn the port ListenAndServe got.
+func (p *Peer) Addr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ln := range p.listeners {
+		return ln.Addr()
+	}
+	return nil
+}
+
 // ServeConn serves conn, wrapped in TLS when configured, as an accepted
 // session, and returns it once the PostAccept hooks have passed.
-func (p *Peer) ServeConn(conn net.Conn) (*Session, *Status) {
-	if p.initErr != nil {
-		conn.Close()
-		return nil, p.initErr
-	}
+func (p *Peer) ServeConn(conn net.Conn) (*Session, error) {
 	if p.cfg.TLS != nil {
 		conn = tls.Server(conn, p.cfg.TLS)
 	}
-	return p.start(conn, "")
+	s, st := p.start(conn, "")
+	if st != nil {
+		return nil, st
+	}
+	return s, nil
 }
 
 // accept starts serving conn without holding up the accept loop: the
@@ -233,20 +238,27 @@ func (p *Peer) spawn(fn func()) bool {
 }
 
 // Dial connects to addr and returns the session once the PostDial hooks
-// have passed. With RedialTimes set, the session redials when its
-// connection breaks.
-func (p *Peer) Dial(addr string) (*Session, *Status) {
-	if p.initErr != nil {
-		return nil, p.initErr
-	}
+// have passed and the peer has said hello (every tp peer does at once, so
+// an address where nothing serves tp fails here, not at the first call).
+// ctx bounds all of it, as does PeerConfig.DialTimeout each attempt. With
+// RedialTimes set, the session redials when its connection breaks.
+func (p *Peer) Dial(ctx context.Context, addr string) (*Session, error) {
 	if p.closing.Load() {
 		return nil, errPeerClosing
 	}
-	sock, st := p.dial(context.Background(), addr)
+	sock, st := p.dial(ctx, addr)
 	if st != nil {
 		return nil, st
 	}
-	return p.startSocket(sock, addr)
+	s, st := p.startSocket(sock, addr)
+	if st != nil {
+		return nil, st
+	}
+	if st := s.awaitHello(ctx); st != nil {
+		s.Close()
+		return nil, st
+	}
+	return s, nil
 }
 
 // dial connects to addr, TLS handshake included, within ctx and the dial
@@ -256,8 +268,11 @@ func (p *Peer) dial(ctx context.Context, addr string) (*socket.Socket, *Status) 
 	defer cancel()
 	stop := context.AfterFunc(p.closed, cancel) // Close cuts a dial short
 	defer stop()
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, p.cfg.Network, addr)
+	dialer := p.cfg.Dialer
+	if dialer == nil {
+		dialer = new(net.Dialer).DialContext
+	}
+	conn, err := dialer(ctx, p.cfg.Network, addr)
 	if err != nil {
 		return nil, NewStatus(CodeDialFailed, "cannot dial "+addr, err)
 	}
@@ -346,8 +361,10 @@ func (p *Peer) postDial(s *Session, redial bool) *Status {
 	s.handshaking.Store(true)
 	defer s.handshaking.Store(false)
 	for _, h := range p.plugins.postDial {
-		if st := h.PostDial(s, redial); st != nil {
-			return st
+		if err := h.PostDial(s, redial); err != nil {
+			if st := status.From(err, CodeInternal, "plugin failed"); st != nil {
+				return st
+			}
 		}
 	}
 	return nil

@@ -2,19 +2,24 @@ package tp
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
 )
 
 // A Plugin hooks stages of a peer's, session's and message's life. It
 // implements Name and any of the hook interfaces below; the peer resolves
 // which ones when the plugin is added, so a stage no plugin hooks costs
-// nothing. A hook that returns a non-nil *Status aborts: at a message stage
-// that message (a CALL is answered with the status), at a session stage the
-// session, at a peer stage the operation that ran it.
+// nothing. A hook that returns an error aborts: at a message stage that
+// message (a CALL is answered with it: a *Status keeps its code, any other
+// error is CodeInternal), at a session stage the session, at a peer stage
+// the operation that ran it. A plugin with a method named like a hook but
+// of another signature panics when it is added, rather than be skipped.
 type Plugin interface {
 	Name() string
 }
@@ -24,20 +29,20 @@ type (
 	// PreNewPeerPlugin sees, and may change, the config before NewPeer
 	// applies it.
 	PreNewPeerPlugin interface {
-		PreNewPeer(*PeerConfig) *Status
+		PreNewPeer(*PeerConfig) error
 	}
 	// PostNewPeerPlugin runs once NewPeer has built the peer.
 	PostNewPeerPlugin interface {
-		PostNewPeer(*Peer) *Status
+		PostNewPeer(*Peer) error
 	}
 	// PostRegPlugin runs for each route registered; a status makes the
 	// registration panic.
 	PostRegPlugin interface {
-		PostReg(*Handler) *Status
+		PostReg(*Handler) error
 	}
 	// PostListenPlugin runs when the peer starts listening.
 	PostListenPlugin interface {
-		PostListen(net.Addr) *Status
+		PostListen(net.Addr) error
 	}
 )
 
@@ -48,14 +53,14 @@ type (
 	// Session.WriteHandshake and ReadHandshake. A status closes the session
 	// (a redial tries again), and the peer is told why.
 	PostDialPlugin interface {
-		PostDial(sess *Session, redial bool) *Status
+		PostDial(sess *Session, redial bool) error
 	}
 	// PostAcceptPlugin runs after a connection is accepted or handed to
 	// ServeConn, before the session serves anything; it may talk to the
 	// peer first with Session.WriteHandshake and ReadHandshake. A status
 	// closes the session, and the peer is told why.
 	PostAcceptPlugin interface {
-		PostAccept(*Session) *Status
+		PostAccept(*Session) error
 	}
 	// CallDonePlugin runs once for every call made, when its outcome is
 	// known, whatever it is: a reply, a deadline, a cancel, a broken
@@ -109,22 +114,22 @@ type ReadCtx interface {
 // Write stages.
 type (
 	PreWriteCallPlugin interface {
-		PreWriteCall(WriteCtx) *Status
+		PreWriteCall(WriteCtx) error
 	}
 	PostWriteCallPlugin interface {
-		PostWriteCall(WriteCtx) *Status
+		PostWriteCall(WriteCtx) error
 	}
 	PreWriteReplyPlugin interface {
-		PreWriteReply(WriteCtx) *Status
+		PreWriteReply(WriteCtx) error
 	}
 	PostWriteReplyPlugin interface {
-		PostWriteReply(WriteCtx) *Status
+		PostWriteReply(WriteCtx) error
 	}
 	PreWritePushPlugin interface {
-		PreWritePush(WriteCtx) *Status
+		PreWritePush(WriteCtx) error
 	}
 	PostWritePushPlugin interface {
-		PostWritePush(WriteCtx) *Status
+		PostWritePush(WriteCtx) error
 	}
 )
 
@@ -135,34 +140,34 @@ type (
 	// PreReadHeaderPlugin runs before each frame is read, on the session's
 	// read goroutine. A status closes the session.
 	PreReadHeaderPlugin interface {
-		PreReadHeader(*Session) *Status
+		PreReadHeader(*Session) error
 	}
 	PostReadCallHeaderPlugin interface {
-		PostReadCallHeader(ReadCtx) *Status
+		PostReadCallHeader(ReadCtx) error
 	}
 	PreReadCallBodyPlugin interface {
-		PreReadCallBody(ReadCtx) *Status
+		PreReadCallBody(ReadCtx) error
 	}
 	PostReadCallBodyPlugin interface {
-		PostReadCallBody(ReadCtx) *Status
+		PostReadCallBody(ReadCtx) error
 	}
 	PostReadPushHeaderPlugin interface {
-		PostReadPushHeader(ReadCtx) *Status
+		PostReadPushHeader(ReadCtx) error
 	}
 	PreReadPushBodyPlugin interface {
-		PreReadPushBody(ReadCtx) *Status
+		PreReadPushBody(ReadCtx) error
 	}
 	PostReadPushBodyPlugin interface {
-		PostReadPushBody(ReadCtx) *Status
+		PostReadPushBody(ReadCtx) error
 	}
 	PostReadReplyHeaderPlugin interface {
-		PostReadReplyHeader(ReadCtx) *Status
+		PostReadReplyHeader(ReadCtx) error
 	}
 	PreReadReplyBodyPlugin interface {
-		PreReadReplyBody(ReadCtx) *Status
+		PreReadReplyBody(ReadCtx) error
 	}
 	PostReadReplyBodyPlugin interface {
-		PostReadReplyBody(ReadCtx) *Status
+		PostReadReplyBody(ReadCtx) error
 	}
 )
 
@@ -210,6 +215,7 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 		if p == nil {
 			panic("tp: nil Plugin")
 		}
+		checkHooks(p)
 		n.all = append(slices.Clip(n.all), p)
 		add(&n.preNewPeer, p)
 		add(&n.postNewPeer, p)
@@ -239,6 +245,40 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 	return n
 }
 
+// hookTypes are the hook interfaces, by method name.
+var hookTypes = func() map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, t := range []reflect.Type{
+		reflect.TypeFor[PreNewPeerPlugin](), reflect.TypeFor[PostNewPeerPlugin](), reflect.TypeFor[PostRegPlugin](),
+		reflect.TypeFor[PostListenPlugin](), reflect.TypeFor[PostDialPlugin](), reflect.TypeFor[PostAcceptPlugin](),
+		reflect.TypeFor[CallDonePlugin](), reflect.TypeFor[PostDisconnectPlugin](),
+		reflect.TypeFor[PreWriteCallPlugin](), reflect.TypeFor[PostWriteCallPlugin](), reflect.TypeFor[PreWriteReplyPlugin](),
+		reflect.TypeFor[PostWriteReplyPlugin](), reflect.TypeFor[PreWritePushPlugin](), reflect.TypeFor[PostWritePushPlugin](),
+		reflect.TypeFor[PreReadHeaderPlugin](), reflect.TypeFor[PostReadCallHeaderPlugin](), reflect.TypeFor[PreReadCallBodyPlugin](),
+		reflect.TypeFor[PostReadCallBodyPlugin](), reflect.TypeFor[PostReadPushHeaderPlugin](), reflect.TypeFor[PreReadPushBodyPlugin](),
+		reflect.TypeFor[PostReadPushBodyPlugin](), reflect.TypeFor[PostReadReplyHeaderPlugin](), reflect.TypeFor[PreReadReplyBodyPlugin](),
+		reflect.TypeFor[PostReadReplyBodyPlugin](),
+	} {
+		m[t.Method(0).Name] = t
+	}
+	return m
+}()
+
+// checkHooks panics if p has a method named like a hook that does not
+// implement it: a hook with a wrong signature would otherwise never run.
+func checkHooks(p Plugin) {
+	t := reflect.TypeOf(p)
+	for i := range t.NumMethod() {
+		m := t.Method(i)
+		if hook, ok := hookTypes[m.Name]; ok && !t.Implements(hook) {
+			got := reflect.ValueOf(p).Method(i).Type()
+			want := hook.Method(0).Type
+			panic(fmt.Sprintf("tp: plugin %q has a method %s%s, which is not the hook %s: want %s%s",
+				p.Name(), m.Name, got.String()[len("func"):], hook, m.Name, want.String()[len("func"):]))
+		}
+	}
+}
+
 // add appends p to hooks if it implements H. It clips first, so the append
 // copies and a parent's slices never see its children's plugins.
 func add[H any](hooks *[]H, p Plugin) {
@@ -247,11 +287,15 @@ func add[H any](hooks *[]H, p Plugin) {
 	}
 }
 
-// run calls each hook in turn and stops at the first non-nil status.
-func run[H any, A any](hooks []H, call func(H, A) *Status, arg A) *Status {
+// run calls each hook in turn and stops at the first that fails, with its
+// error as a Status (CodeInternal for one that holds none). A nil *Status
+// returned as an error is success, not a failure.
+func run[H any, A any](hooks []H, call func(H, A) error, arg A) *Status {
 	for _, h := range hooks {
-		if st := call(h, arg); st != nil {
-			return st
+		if err := call(h, arg); err != nil {
+			if st := status.From(err, CodeInternal, "plugin failed"); st != nil {
+				return st
+			}
 		}
 	}
 	return nil

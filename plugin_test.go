@@ -2,6 +2,7 @@ package tp_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -23,7 +24,7 @@ type recorder struct {
 
 func (r *recorder) Name() string { return r.name }
 
-func (r *recorder) hit(hook string) *tp.Status {
+func (r *recorder) hit(hook string) error {
 	r.mu.Lock()
 	r.seen = append(r.seen, hook)
 	r.mu.Unlock()
@@ -39,30 +40,30 @@ func (r *recorder) hooks() []string {
 	return slices.Clone(r.seen)
 }
 
-func (r *recorder) PreNewPeer(*tp.PeerConfig) *tp.Status      { return r.hit("PreNewPeer") }
-func (r *recorder) PostNewPeer(*tp.Peer) *tp.Status           { return r.hit("PostNewPeer") }
-func (r *recorder) PostReg(*tp.Handler) *tp.Status            { return r.hit("PostReg") }
-func (r *recorder) PostListen(net.Addr) *tp.Status            { return r.hit("PostListen") }
-func (r *recorder) PostDial(*tp.Session, bool) *tp.Status     { return r.hit("PostDial") }
-func (r *recorder) PostAccept(*tp.Session) *tp.Status         { return r.hit("PostAccept") }
-func (r *recorder) PostDisconnect(*tp.Session)                { r.hit("PostDisconnect") }
-func (r *recorder) CallDone(*tp.CallCmd)                      { r.hit("CallDone") }
-func (r *recorder) PreWriteCall(tp.WriteCtx) *tp.Status       { return r.hit("PreWriteCall") }
-func (r *recorder) PostWriteCall(tp.WriteCtx) *tp.Status      { return r.hit("PostWriteCall") }
-func (r *recorder) PreWriteReply(tp.WriteCtx) *tp.Status      { return r.hit("PreWriteReply") }
-func (r *recorder) PostWriteReply(tp.WriteCtx) *tp.Status     { return r.hit("PostWriteReply") }
-func (r *recorder) PreWritePush(tp.WriteCtx) *tp.Status       { return r.hit("PreWritePush") }
-func (r *recorder) PostWritePush(tp.WriteCtx) *tp.Status      { return r.hit("PostWritePush") }
-func (r *recorder) PreReadHeader(*tp.Session) *tp.Status      { return r.hit("PreReadHeader") }
-func (r *recorder) PostReadCallHeader(tp.ReadCtx) *tp.Status  { return r.hit("PostReadCallHeader") }
-func (r *recorder) PreReadCallBody(tp.ReadCtx) *tp.Status     { return r.hit("PreReadCallBody") }
-func (r *recorder) PostReadCallBody(c tp.ReadCtx) *tp.Status  { return r.hit("PostReadCallBody") }
-func (r *recorder) PostReadPushHeader(tp.ReadCtx) *tp.Status  { return r.hit("PostReadPushHeader") }
-func (r *recorder) PreReadPushBody(tp.ReadCtx) *tp.Status     { return r.hit("PreReadPushBody") }
-func (r *recorder) PostReadPushBody(tp.ReadCtx) *tp.Status    { return r.hit("PostReadPushBody") }
-func (r *recorder) PostReadReplyHeader(tp.ReadCtx) *tp.Status { return r.hit("PostReadReplyHeader") }
-func (r *recorder) PreReadReplyBody(tp.ReadCtx) *tp.Status    { return r.hit("PreReadReplyBody") }
-func (r *recorder) PostReadReplyBody(tp.ReadCtx) *tp.Status   { return r.hit("PostReadReplyBody") }
+func (r *recorder) PreNewPeer(*tp.PeerConfig) error      { return r.hit("PreNewPeer") }
+func (r *recorder) PostNewPeer(*tp.Peer) error           { return r.hit("PostNewPeer") }
+func (r *recorder) PostReg(*tp.Handler) error            { return r.hit("PostReg") }
+func (r *recorder) PostListen(net.Addr) error            { return r.hit("PostListen") }
+func (r *recorder) PostDial(*tp.Session, bool) error     { return r.hit("PostDial") }
+func (r *recorder) PostAccept(*tp.Session) error         { return r.hit("PostAccept") }
+func (r *recorder) PostDisconnect(*tp.Session)           { r.hit("PostDisconnect") }
+func (r *recorder) CallDone(*tp.CallCmd)                 { r.hit("CallDone") }
+func (r *recorder) PreWriteCall(tp.WriteCtx) error       { return r.hit("PreWriteCall") }
+func (r *recorder) PostWriteCall(tp.WriteCtx) error      { return r.hit("PostWriteCall") }
+func (r *recorder) PreWriteReply(tp.WriteCtx) error      { return r.hit("PreWriteReply") }
+func (r *recorder) PostWriteReply(tp.WriteCtx) error     { return r.hit("PostWriteReply") }
+func (r *recorder) PreWritePush(tp.WriteCtx) error       { return r.hit("PreWritePush") }
+func (r *recorder) PostWritePush(tp.WriteCtx) error      { return r.hit("PostWritePush") }
+func (r *recorder) PreReadHeader(*tp.Session) error      { return r.hit("PreReadHeader") }
+func (r *recorder) PostReadCallHeader(tp.ReadCtx) error  { return r.hit("PostReadCallHeader") }
+func (r *recorder) PreReadCallBody(tp.ReadCtx) error     { return r.hit("PreReadCallBody") }
+func (r *recorder) PostReadCallBody(c tp.ReadCtx) error  { return r.hit("PostReadCallBody") }
+func (r *recorder) PostReadPushHeader(tp.ReadCtx) error  { return r.hit("PostReadPushHeader") }
+func (r *recorder) PreReadPushBody(tp.ReadCtx) error     { return r.hit("PreReadPushBody") }
+func (r *recorder) PostReadPushBody(tp.ReadCtx) error    { return r.hit("PostReadPushBody") }
+func (r *recorder) PostReadReplyHeader(tp.ReadCtx) error { return r.hit("PostReadReplyHeader") }
+func (r *recorder) PreReadReplyBody(tp.ReadCtx) error    { return r.hit("PreReadReplyBody") }
+func (r *recorder) PostReadReplyBody(tp.ReadCtx) error   { return r.hit("PostReadReplyBody") }
 
 // pushed signals each push the server's news handler gets.
 var pushed = make(chan string, 10)
@@ -136,31 +137,51 @@ func TestHookAborts(t *testing.T) {
 			srv.RouteCallFunc(Ping)
 			addr := serve(t, srv)
 			cli := newPeer(t, tp.PeerConfig{}, cliPs...)
-			sess := dial(t, cli, addr)
-			var n int
-			st := sess.Call(context.Background(), "/ping", 1, &n).Status()
-			if st.Code() != tt.want {
-				t.Fatalf("got %v, want code %v", st, tt.want)
+			sess, err := cli.Dial(context.Background(), addr)
+			if err == nil { // a session hook's refusal is Dial's error
+				var n int
+				err = sess.Call(context.Background(), "/ping", 1, &n).Err()
 			}
-			if tt.want == tp.CodeUnauthorized && !strings.Contains(st.Msg(), tt.deny) {
-				t.Fatalf("status %v does not name the hook", st)
+			if tp.CodeOf(err) != tt.want {
+				t.Fatalf("got %v, want code %v", err, tt.want)
+			}
+			if tt.want == tp.CodeUnauthorized && !strings.Contains(err.Error(), tt.deny) {
+				t.Fatalf("status %v does not name the hook", err)
 			}
 		})
 	}
 }
 
-func TestPreNewPeerAbortsServe(t *testing.T) {
-	p := newPeer(t, tp.PeerConfig{}, &recorder{deny: "PreNewPeer"})
-	if _, st := p.Dial("127.0.0.1:1"); st.Code() != tp.CodeUnauthorized {
-		t.Fatalf("Dial on a refused peer: %v", st)
+func TestPeerHooksAbortNewPeer(t *testing.T) {
+	for _, deny := range []string{"PreNewPeer", "PostNewPeer"} {
+		p, err := tp.NewPeer(tp.PeerConfig{}, &recorder{deny: deny})
+		if p != nil || tp.CodeOf(err) != tp.CodeUnauthorized || !strings.Contains(err.Error(), deny) {
+			t.Fatalf("NewPeer with %s refusing: %v, %v", deny, p, err)
+		}
 	}
-	bad := newPeer(t, tp.PeerConfig{Network: "udp"})
-	if st := bad.ListenAndServe(); st.Code() != tp.CodeInvalidArgument || !strings.Contains(st.Error(), "udp") {
-		t.Fatalf("bad network: %v", st)
+	for _, cfg := range []tp.PeerConfig{{Network: "udp"}, {BodyCodec: "xml"}} {
+		if _, err := tp.NewPeer(cfg); tp.CodeOf(err) != tp.CodeInvalidArgument {
+			t.Fatalf("NewPeer(%+v): %v, want invalid argument", cfg, err)
+		}
 	}
-	if _, st := newPeer(t, tp.PeerConfig{BodyCodec: "xml"}).Dial("127.0.0.1:1"); st.Code() != tp.CodeInvalidArgument {
-		t.Fatalf("bad codec: %v", st)
-	}
+}
+
+// A plugin whose method is named like a hook but has another signature is
+// refused when added, rather than silently never run.
+type oldHook struct{}
+
+func (oldHook) Name() string                           { return "old" }
+func (oldHook) PostAccept(*tp.Session) *tp.Status      { return nil }
+func (oldHook) PreWriteCall(tp.WriteCtx) (bool, error) { return false, nil }
+
+func TestHookWithWrongSignature(t *testing.T) {
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(fmt.Sprint(r), "PostAccept") {
+			t.Fatalf("a plugin with a wrong hook signature: recovered %v", r)
+		}
+	}()
+	tp.NewPeer(tp.PeerConfig{}, oldHook{})
 }
 
 // A SubRoute's plugins run for its routes only.
@@ -174,7 +195,7 @@ func TestSubRoutePlugins(t *testing.T) {
 	if err := sess.Call(context.Background(), "/ping", 1, &n).Err(); err != nil {
 		t.Fatalf("open route: %v", err)
 	}
-	if st := sess.Call(context.Background(), "/admin/ping", 1, &n).Status(); st.Code() != tp.CodeUnauthorized {
+	if st := sess.Call(context.Background(), "/admin/ping", 1, &n).Status(); tp.CodeOf(st) != tp.CodeUnauthorized {
 		t.Fatalf("guarded route: %v", st)
 	}
 }

@@ -2,6 +2,7 @@ package tp_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -16,16 +17,15 @@ import (
 func TestCloseFromHooksAndHandlers(t *testing.T) {
 	t.Run("a PostAccept hook closes its session", func(t *testing.T) {
 		log := newLifeLog()
-		log.onAccept = func(s *tp.Session) *tp.Status {
+		log.onAccept = func(s *tp.Session) error {
 			s.Close()
 			return nil
 		}
 		srv := newPeer(t, tp.PeerConfig{}, log)
 		addr := serve(t, srv)
 		cli := newPeer(t, tp.PeerConfig{})
-		sess := dial(t, cli, addr)
-		if err := sess.Call(context.Background(), "/ping", 1, nil).Err(); tp.CodeOf(err) != tp.CodeConnClosed {
-			t.Fatalf("a call on a session its hook closed: %v", err)
+		if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeDialFailed {
+			t.Fatalf("dialing a session its hook closed: %v", err)
 		}
 		log.check(t, 1)
 		if srv.CountSession() != 0 {
@@ -50,7 +50,10 @@ func TestCloseFromHooksAndHandlers(t *testing.T) {
 		}
 	})
 	t.Run("a handler closes its peer", func(t *testing.T) {
-		srv := tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: 300 * time.Millisecond})
+		srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
 		closed := make(chan time.Duration, 1)
 		tp.HandleCall(srv.Router(), "/stop", func(ctx tp.CallCtx, _ *int) (int, error) {
 			start := time.Now()
@@ -77,18 +80,22 @@ func TestCloseFromHooksAndHandlers(t *testing.T) {
 	t.Run("a PostAccept hook closes its peer", func(t *testing.T) {
 		var srv *tp.Peer
 		closed := make(chan time.Duration, 1)
-		srv = tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: 300 * time.Millisecond}, acceptHook(func(*tp.Session) *tp.Status {
+		srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet, ShutdownTimeout: 300 * time.Millisecond}, acceptHook(func(*tp.Session) error {
 			start := time.Now()
 			srv.Close()
 			closed <- time.Since(start)
 			return nil
 		}))
+		if err != nil {
+			t.Fatal(err)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		go srv.Serve(ln)
-		dial(t, newPeer(t, tp.PeerConfig{}), ln.Addr().String())
+		// The peer closes in its hook, so no hello comes: Dial fails.
+		newPeer(t, tp.PeerConfig{}).Dial(context.Background(), ln.Addr().String())
 		select {
 		case took := <-closed:
 			if took > 3*time.Second {
@@ -126,22 +133,43 @@ func TestContextAgeCountsFromArrival(t *testing.T) {
 }
 
 // A handshake read a hook starts without a timeout still ends, by the
-// peer's HandshakeTimeout.
+// peer's HandshakeTimeout, when the other end says nothing at all.
 func TestHandshakeReadBoundedByDefault(t *testing.T) {
-	got := make(chan *tp.Status, 1)
-	srv := newPeer(t, tp.PeerConfig{HandshakeTimeout: 200 * time.Millisecond}, acceptHook(func(s *tp.Session) *tp.Status {
-		st := s.ReadHandshake(new(socket.Message), 0)
-		got <- st
-		return st
+	got := make(chan error, 1)
+	srv := newPeer(t, tp.PeerConfig{HandshakeTimeout: 200 * time.Millisecond}, acceptHook(func(s *tp.Session) error {
+		err := s.ReadHandshake(new(socket.Message), 0)
+		got <- err
+		return err
 	}))
-	addr := serve(t, srv)
-	dial(t, newPeer(t, tp.PeerConfig{}), addr) // sends its hello, then nothing a handshake wants
+	c, err := net.Dial("tcp", serve(t, srv)) // not even a hello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	select {
-	case st := <-got:
-		if st.Code() != tp.CodeTimeout {
-			t.Fatalf("a handshake read of a silent peer: %v, want timeout", st)
+	case err := <-got:
+		if tp.CodeOf(err) != tp.CodeTimeout {
+			t.Fatalf("a handshake read of a silent peer: %v, want timeout", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a handshake read without a timeout never ended")
+	}
+}
+
+// A peer that says hello where a handshake should come has no matching
+// plugin: ReadHandshake says so at once.
+func TestHandshakeReadSeesHello(t *testing.T) {
+	got := make(chan error, 1)
+	srv := newPeer(t, tp.PeerConfig{}, acceptHook(func(s *tp.Session) error {
+		err := s.ReadHandshake(new(socket.Message), time.Minute)
+		got <- err
+		return err
+	}))
+	addr := serve(t, srv)
+	if _, err := newPeer(t, tp.PeerConfig{}).Dial(context.Background(), addr); !errors.Is(err, tp.ErrNoHandshake) {
+		t.Fatalf("Dial: %v, want the hook's ErrNoHandshake", err)
+	}
+	if err := <-got; !errors.Is(err, tp.ErrNoHandshake) {
+		t.Fatalf("ReadHandshake: %v, want ErrNoHandshake", err)
 	}
 }

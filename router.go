@@ -172,17 +172,23 @@ func (r *Router) RoutePushFunc(fn any, plugins ...Plugin) string {
 // SetUnknownCall sets the handler of CALLs that no route serves. Without
 // one they are answered with CodeNotFound. The reply body is what fn
 // returns, in the reply's body codec.
-func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, *Status), plugins ...Plugin) {
+func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ...Plugin) {
 	h := &Handler{isCall: true, plugins: r.plugins.with(plugins...),
-		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return fn(c) }}
+		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) {
+			body, err := fn(c)
+			if st := errStatus(err); st != nil {
+				return nil, st
+			}
+			return body, nil
+		}}
 	r.register(h, true)
 }
 
 // SetUnknownPush sets the handler of PUSHes that no route serves. Without
 // one they are dropped and logged.
-func (r *Router) SetUnknownPush(fn func(UnknownPushCtx) *Status, plugins ...Plugin) {
+func (r *Router) SetUnknownPush(fn func(UnknownPushCtx) error, plugins ...Plugin) {
 	h := &Handler{plugins: r.plugins.with(plugins...),
-		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return nil, fn(c) }}
+		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return nil, errStatus(fn(c)) }}
 	r.register(h, true)
 }
 

@@ -94,10 +94,10 @@ func TestRoutePanics(t *testing.T) {
 	}
 }
 
-func unknownCall(ctx tp.UnknownCallCtx) (any, *tp.Status) {
+func unknownCall(ctx tp.UnknownCallCtx) (any, error) {
 	var s string
-	if st := ctx.Bind(&s); st != nil {
-		return nil, st
+	if err := ctx.Bind(&s); err != nil {
+		return nil, err
 	}
 	ctx.SetBodyCodec(codec.PlainID)
 	return fmt.Sprintf("%s got %q in codec %c", ctx.ServiceMethod(), s, ctx.InputBodyCodec()), nil
@@ -107,7 +107,7 @@ func TestUnknownHandlers(t *testing.T) {
 	pushes := make(chan string, 1)
 	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) {
 		srv.SetUnknownCall(unknownCall)
-		srv.SetUnknownPush(func(ctx tp.UnknownPushCtx) *tp.Status {
+		srv.SetUnknownPush(func(ctx tp.UnknownPushCtx) error {
 			pushes <- ctx.ServiceMethod() + " " + string(ctx.InputBody())
 			return nil
 		})
@@ -210,10 +210,10 @@ func TestHandlerShapes(t *testing.T) {
 			if err := sess.Call(ctx, route, 21, out).Err(); err != nil || (r.N != 42 && n != 42) {
 				t.Fatalf("21: %+v %d %v", r, n, err)
 			}
-			if st := sess.Call(ctx, route, -1, out).Status(); st.Code() != tp.CodeInvalidArgument || st.Msg() != "negative: "+route {
+			if st := sess.Call(ctx, route, -1, out).Status(); tp.CodeOf(st) != tp.CodeInvalidArgument || st.Msg() != "negative: "+route {
 				t.Fatalf("-1: %v", st)
 			}
-			if st := sess.Call(ctx, route, 13, out).Status(); st.Code() != tp.CodeInternal {
+			if st := sess.Call(ctx, route, 13, out).Status(); tp.CodeOf(st) != tp.CodeInternal {
 				t.Fatalf("a panic: %v", st)
 			}
 			r, n = Reply{N: 7}, 7

@@ -309,7 +309,7 @@ func (c *pushCtx) StartTime() time.Time     { return time.Time{} }
 // Push sends serviceMethod a one-way message carrying arg. It returns once
 // the message is handed to the connection; nothing comes back. While a
 // dialed session is redialing, Push waits for it up to ctx.
-func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, settings ...MessageSetting) *Status {
+func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, settings ...MessageSetting) error {
 	p := s.peer
 	if p.closing.Load() {
 		return errPeerClosing
@@ -337,5 +337,8 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 	if p.cfg.PrintDetail {
 		p.logMessage("send", s, m, arg)
 	}
-	return run(p.plugins.postWritePush, PostWritePushPlugin.PostWritePush, wc)
+	if st := run(p.plugins.postWritePush, PostWritePushPlugin.PostWritePush, wc); st != nil {
+		return st
+	}
+	return nil
 }

@@ -16,7 +16,10 @@ import (
 // up to it.)
 func TestSeqWrap(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := NewPeer(PeerConfig{Logger: quiet})
+	srv, err := NewPeer(PeerConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { srv.Close() })
 	release := make(chan struct{})
 	t.Cleanup(func() {
@@ -37,11 +40,14 @@ func TestSeqWrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	cli := NewPeer(PeerConfig{Logger: quiet})
+	cli, err := NewPeer(PeerConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { cli.Close() })
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		t.Fatal(st)
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	sess.seq.Store(math.MaxUint32 - 2)

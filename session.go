@@ -62,6 +62,8 @@ type conn struct {
 	pending pendingCalls
 	serving atomic.Int64 // CALLs and PUSHes read on it and not yet handled
 
+	greeted  chan struct{} // closed when the peer's first frame (its hello) arrives
+	greet    sync.Once
 	noticed  atomic.Bool   // the peer said it is shutting down
 	draining atomic.Bool   // we leave it once the calls on it are done
 	answered chan struct{} // closed when the peer answers our shutdown notice
@@ -71,9 +73,35 @@ type conn struct {
 }
 
 func newConn(parent context.Context, sock *socket.Socket) *conn {
-	cn := &conn{sock: sock, answered: make(chan struct{})}
+	cn := &conn{sock: sock, answered: make(chan struct{}), greeted: make(chan struct{})}
 	cn.ctx, cn.cancel = context.WithCancel(parent)
 	return cn
+}
+
+// greetedNow records that the peer has spoken on cn.
+func (cn *conn) greetedNow() { cn.greet.Do(func() { close(cn.greeted) }) }
+
+// awaitHello waits until the peer has spoken on the first connection,
+// which ends or fails within ctx and the handshake timeout: a Dial is done
+// only when the peer is known to serve tp.
+func (s *Session) awaitHello(ctx context.Context) *Status {
+	cn := s.cur.Load()
+	if t := s.peer.cfg.HandshakeTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	select {
+	case <-cn.greeted:
+		return nil
+	case <-cn.ctx.Done():
+		return cn.endStatus(NewStatus(CodeDialFailed, "the connection closed before the peer said hello", nil))
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return NewStatus(CodeDialFailed, "the peer said no hello in time: is a tp peer serving there?", ctx.Err())
+		}
+		return ctxStatus(ctx, "waiting for the peer's hello")
+	}
 }
 
 // endStatus is the reason the peer gave for ending the connection, or
@@ -269,6 +297,9 @@ func (s *Session) readLoop(cn *conn) error {
 		}
 		if first && p.cfg.HandshakeTimeout > 0 {
 			sock.SetReadDeadline(time.Time{})
+		}
+		if notice := m.Type == socket.TypePush && m.ServiceMethod == ""; !notice || m.Status == nil || m.Status.Code() == CodeShuttingDown {
+			cn.greetedNow() // anything but a refusal: the peer serves
 		}
 		switch {
 		case m.Type == socket.TypeReply:
@@ -489,7 +520,7 @@ func (s *Session) disconnected() {
 // and PostAccept hooks, which run before the session serves and may talk
 // to the peer first: an auth or key exchange, say. Elsewhere it fails with
 // CodeFailedPrecondition.
-func (s *Session) WriteHandshake(m *socket.Message) *Status {
+func (s *Session) WriteHandshake(m *socket.Message) error {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
@@ -503,12 +534,12 @@ func (s *Session) WriteHandshake(m *socket.Message) *Status {
 
 // ReadHandshake reads the next message straight off the connection into
 // m, waiting up to timeout (0: PeerConfig.HandshakeTimeout), for PostDial
-// and PostAccept hooks
-// like WriteHandshake. The peer's hello is skipped, and a close notice
+// and PostAccept hooks like WriteHandshake. The peer's hello is skipped,
+// and a close notice
 // comes back as the status the peer gave. Once the session serves, its
 // read goroutine owns the reads, and ReadHandshake fails with
 // CodeFailedPrecondition.
-func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Status {
+func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) error {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
@@ -535,10 +566,22 @@ func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) *Statu
 		if m.Status != nil && m.Status.Code() != CodeShuttingDown {
 			return m.Status // the peer ended the session, and said why
 		}
-		// A hello, or a shutdown notice: the peer that sent it closes the
-		// connection soon, and the session then redials or ends.
+		if m.Status == nil {
+			// A peer sends its hello once its own hooks have passed: it
+			// has no handshake for this one.
+			s.cur.Load().greetedNow()
+			return ErrNoHandshake
+		}
+		// A shutdown notice: the peer that sent it closes the connection
+		// soon, and the session then redials or ends.
 	}
 }
+
+// ErrNoHandshake is what ReadHandshake returns when the peer says hello
+// instead: its hooks have passed without a word for this one, so it most
+// likely lacks the plugin this one's hook pairs with. Compare with
+// errors.Is.
+var ErrNoHandshake error = status.New(CodeFailedPrecondition, "the peer said hello without a handshake: does it have the matching plugin?", nil)
 
 var errNotHandshaking = status.New(CodeFailedPrecondition, "the session serves: handshake reads and writes belong to PostDial and PostAccept hooks", nil)
 

@@ -53,7 +53,7 @@ func TestTLS(t *testing.T) {
 	}
 	// A client that does not trust the server fails to dial.
 	plain := newPeer(t, tp.PeerConfig{TLS: &tls.Config{}})
-	if _, st := plain.Dial(sess.RemoteAddr().String()); st.Code() != tp.CodeDialFailed {
+	if _, st := plain.Dial(context.Background(), sess.RemoteAddr().String()); tp.CodeOf(st) != tp.CodeDialFailed {
 		t.Fatalf("untrusted server: %v", st)
 	}
 }
@@ -62,14 +62,14 @@ func TestUnixSocket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tp.sock")
 	srv := newPeer(t, tp.PeerConfig{Network: "unix", ListenAddr: path})
 	srv.RouteCallFunc(Ping)
-	done := make(chan *tp.Status, 1)
+	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe() }()
 	cli := newPeer(t, tp.PeerConfig{Network: "unix"})
 	var sess *tp.Session
 	waitFor(t, "the unix listener", func() bool {
-		var st *tp.Status
-		sess, st = cli.Dial(path)
-		return st == nil
+		var err error
+		sess, err = cli.Dial(context.Background(), path)
+		return err == nil
 	})
 	var n int
 	if err := sess.Call(context.Background(), "/ping", 1, &n).Err(); err != nil || n != 2 {

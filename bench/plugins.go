@@ -49,25 +49,25 @@ func pluginSet(list string) (func() ([]tp.Plugin, error), error) {
 // container itself.
 type noop struct{}
 
-func (noop) Name() string                              { return "noop" }
-func (noop) PostDial(*tp.Session, bool) *tp.Status     { return nil }
-func (noop) PostAccept(*tp.Session) *tp.Status         { return nil }
-func (noop) PostDisconnect(*tp.Session)                {}
-func (noop) CallDone(*tp.CallCmd)                      {}
-func (noop) PostListen(net.Addr) *tp.Status            { return nil }
-func (noop) PreWriteCall(tp.WriteCtx) *tp.Status       { return nil }
-func (noop) PostWriteCall(tp.WriteCtx) *tp.Status      { return nil }
-func (noop) PreWriteReply(tp.WriteCtx) *tp.Status      { return nil }
-func (noop) PostWriteReply(tp.WriteCtx) *tp.Status     { return nil }
-func (noop) PreWritePush(tp.WriteCtx) *tp.Status       { return nil }
-func (noop) PostWritePush(tp.WriteCtx) *tp.Status      { return nil }
-func (noop) PreReadHeader(*tp.Session) *tp.Status      { return nil }
-func (noop) PostReadCallHeader(tp.ReadCtx) *tp.Status  { return nil }
-func (noop) PreReadCallBody(tp.ReadCtx) *tp.Status     { return nil }
-func (noop) PostReadCallBody(tp.ReadCtx) *tp.Status    { return nil }
-func (noop) PostReadPushHeader(tp.ReadCtx) *tp.Status  { return nil }
-func (noop) PreReadPushBody(tp.ReadCtx) *tp.Status     { return nil }
-func (noop) PostReadPushBody(tp.ReadCtx) *tp.Status    { return nil }
-func (noop) PostReadReplyHeader(tp.ReadCtx) *tp.Status { return nil }
-func (noop) PreReadReplyBody(tp.ReadCtx) *tp.Status    { return nil }
-func (noop) PostReadReplyBody(tp.ReadCtx) *tp.Status   { return nil }
+func (noop) Name() string                         { return "noop" }
+func (noop) PostDial(*tp.Session, bool) error     { return nil }
+func (noop) PostAccept(*tp.Session) error         { return nil }
+func (noop) PostDisconnect(*tp.Session)           {}
+func (noop) CallDone(*tp.CallCmd)                 {}
+func (noop) PostListen(net.Addr) error            { return nil }
+func (noop) PreWriteCall(tp.WriteCtx) error       { return nil }
+func (noop) PostWriteCall(tp.WriteCtx) error      { return nil }
+func (noop) PreWriteReply(tp.WriteCtx) error      { return nil }
+func (noop) PostWriteReply(tp.WriteCtx) error     { return nil }
+func (noop) PreWritePush(tp.WriteCtx) error       { return nil }
+func (noop) PostWritePush(tp.WriteCtx) error      { return nil }
+func (noop) PreReadHeader(*tp.Session) error      { return nil }
+func (noop) PostReadCallHeader(tp.ReadCtx) error  { return nil }
+func (noop) PreReadCallBody(tp.ReadCtx) error     { return nil }
+func (noop) PostReadCallBody(tp.ReadCtx) error    { return nil }
+func (noop) PostReadPushHeader(tp.ReadCtx) error  { return nil }
+func (noop) PreReadPushBody(tp.ReadCtx) error     { return nil }
+func (noop) PostReadPushBody(tp.ReadCtx) error    { return nil }
+func (noop) PostReadReplyHeader(tp.ReadCtx) error { return nil }
+func (noop) PreReadReplyBody(tp.ReadCtx) error    { return nil }
+func (noop) PostReadReplyBody(tp.ReadCtx) error   { return nil }

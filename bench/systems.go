@@ -106,13 +106,13 @@ func (s *tpSystem) serve(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	p := tp.NewPeer(s.cfg, ps...)
+	p, err := tp.NewPeer(s.cfg, ps...)
+	if err != nil {
+		return err
+	}
 	defer p.Close()
 	p.RouteCallFunc(Echo)
-	if st := p.Serve(ln); st != nil {
-		return st
-	}
-	return nil
+	return p.Serve(ln)
 }
 
 type tpClient struct {
@@ -126,12 +126,16 @@ func (s *tpSystem) dial(addr string, n int) (client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &tpClient{sys: s, peer: tp.NewPeer(s.cfg, ps...)}
+	peer, err := tp.NewPeer(s.cfg, ps...)
+	if err != nil {
+		return nil, err
+	}
+	c := &tpClient{sys: s, peer: peer}
 	for range n {
-		sess, st := c.peer.Dial(addr)
-		if st != nil {
+		sess, err := c.peer.Dial(context.Background(), addr)
+		if err != nil {
 			c.close()
-			return nil, st
+			return nil, err
 		}
 		c.sessions = append(c.sessions, sess)
 	}

@@ -21,7 +21,10 @@ func Square(ctx tp.CallCtx, arg *int) (int, *tp.Status) {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Square)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -30,11 +33,14 @@ func main() {
 	}
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		log.Fatal(st)
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
 	}
 
 	const n = 10

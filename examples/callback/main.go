@@ -14,10 +14,10 @@ import (
 )
 
 // Greet is served by the server: it asks the caller for its name first.
-func Greet(ctx tp.CallCtx, arg *string) (string, *tp.Status) {
+func Greet(ctx tp.CallCtx, arg *string) (string, error) {
 	var name string
-	if st := ctx.Session().Call(ctx.Context(), "/whoami", nil, &name).Status(); st != nil {
-		return "", st
+	if err := ctx.Session().Call(ctx.Context(), "/whoami", nil, &name).Err(); err != nil {
+		return "", err
 	}
 	return *arg + ", " + name + "!", nil
 }
@@ -28,7 +28,10 @@ func Whoami(ctx tp.CallCtx, arg *struct{}) (string, *tp.Status) {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Greet)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,12 +40,15 @@ func main() {
 	}
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
 	cli.RouteCallFunc(Whoami)
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		log.Fatal(st)
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
 	}
 	var greeting string
 	if err := sess.Call(context.Background(), "/greet", "Hello", &greeting).Err(); err != nil {

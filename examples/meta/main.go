@@ -23,7 +23,10 @@ func Echo(ctx tp.CallCtx, arg *string) (string, *tp.Status) {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Echo)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -32,11 +35,14 @@ func main() {
 	}
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		log.Fatal(st)
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
 	}
 	var out string
 	cmd := sess.Call(context.Background(), "/echo", "hi", &out,

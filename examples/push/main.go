@@ -28,7 +28,10 @@ func (n *News) Flash(arg *string) *tp.Status {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,12 +41,15 @@ func main() {
 
 	const clients = 3
 	for i := range clients {
-		cli := tp.NewPeer(tp.PeerConfig{})
+		cli, err := tp.NewPeer(tp.PeerConfig{})
+		if err != nil {
+			log.Fatal(err)
+		}
 		defer cli.Close()
 		cli.RoutePush(new(News))
-		sess, st := cli.Dial(ln.Addr().String())
-		if st != nil {
-			log.Fatal(st)
+		sess, err := cli.Dial(context.Background(), ln.Addr().String())
+		if err != nil {
+			log.Fatal(err)
 		}
 		sess.Swap().Store("name", fmt.Sprint(i))
 	}
@@ -53,8 +59,8 @@ func main() {
 
 	received.Add(clients)
 	srv.RangeSession(func(s *tp.Session) bool {
-		if st := s.Push(context.Background(), "/news/flash", "tp 1.0 released"); st != nil {
-			log.Print(st)
+		if err := s.Push(context.Background(), "/news/flash", "tp 1.0 released"); err != nil {
+			log.Print(err)
 		}
 		return true
 	})

@@ -46,10 +46,12 @@ func main() {
 // SIGHUP starts its successor with the listener, waits until that one
 // serves, then closes gracefully: calls in flight finish, and clients move.
 func serve(inherited *os.File) {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	srv.RouteCallFunc(Pid)
 	var ln net.Listener
-	var err error
 	if inherited != nil {
 		ln, err = net.FileListener(inherited)
 	} else {
@@ -98,11 +100,14 @@ func client() {
 	line, _ := lines.ReadString('\n')
 	addr := strings.TrimPrefix(strings.TrimSpace(line), "LISTEN ")
 
-	cli := tp.NewPeer(tp.PeerConfig{RedialTimes: -1, RedialInterval: 10 * time.Millisecond})
+	cli, err := tp.NewPeer(tp.PeerConfig{RedialTimes: -1, RedialInterval: 10 * time.Millisecond})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(addr)
-	if st != nil {
-		log.Fatal(st)
+	sess, err := cli.Dial(context.Background(), addr)
+	if err != nil {
+		log.Fatal(err)
 	}
 	served := map[int]int{}
 	call := func() {

@@ -27,7 +27,10 @@ func (m *Math) Add(arg *[]int) (int, *tp.Status) {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCall(new(Math))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,14 +39,17 @@ func main() {
 	}
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
-	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		log.Fatal(st)
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	sess, err := cli.Dial(ctx, ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
 	var sum int
 	if err := sess.Call(ctx, "/math/add", []int{1, 2, 3, 4}, &sum).Err(); err != nil {
 		log.Fatal(err)

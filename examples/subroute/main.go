@@ -29,7 +29,7 @@ type requireToken struct{}
 
 func (requireToken) Name() string { return "require-token" }
 
-func (requireToken) PreReadCallBody(ctx tp.ReadCtx) *tp.Status {
+func (requireToken) PreReadCallBody(ctx tp.ReadCtx) error {
 	if ctx.Input().Meta.Get("token") == "" {
 		return tp.NewStatus(tp.CodeUnauthorized, "this route needs a token meta", nil)
 	}
@@ -37,10 +37,13 @@ func (requireToken) PreReadCallBody(ctx tp.ReadCtx) *tp.Status {
 }
 
 func main() {
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.SubRoute("v2", requireToken{}).RouteCall(new(Users))
-	srv.SetUnknownCall(func(ctx tp.UnknownCallCtx) (any, *tp.Status) {
+	srv.SetUnknownCall(func(ctx tp.UnknownCallCtx) (any, error) {
 		return "nothing serves " + ctx.ServiceMethod(), nil
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -49,11 +52,14 @@ func main() {
 	}
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
-	if st != nil {
-		log.Fatal(st)
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
 	}
 	ctx := context.Background()
 	var name, answer string

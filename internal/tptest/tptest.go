@@ -4,6 +4,7 @@
 package tptest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -24,7 +25,10 @@ func NewPeer(t testing.TB, cfg tp.PeerConfig, ps ...tp.Plugin) *tp.Peer {
 	if cfg.Logger == nil {
 		cfg.Logger = Quiet
 	}
-	p := tp.NewPeer(cfg, ps...)
+	p, err := tp.NewPeer(cfg, ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { p.Close() })
 	return p
 }
@@ -36,12 +40,12 @@ func Serve(t testing.TB, srv *tp.Peer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan *tp.Status, 1)
+	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		srv.Close()
-		if st := <-done; st != nil {
-			t.Errorf("Serve: %v", st)
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	return ln.Addr().String()
@@ -50,9 +54,9 @@ func Serve(t testing.TB, srv *tp.Peer) string {
 // Dial dials addr from cli, failing the test if it cannot.
 func Dial(t testing.TB, cli *tp.Peer, addr string) *tp.Session {
 	t.Helper()
-	s, st := cli.Dial(addr)
-	if st != nil {
-		t.Fatal(st)
+	s, err := cli.Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }

@@ -3,8 +3,8 @@
 //
 // The dialing side adds a Bearer, the accepting side a Checker:
 //
-//	cli := tp.NewPeer(tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
-//	srv := tp.NewPeer(tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) *tp.Status {
+//	cli, err := tp.NewPeer(tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
+//	srv, err := tp.NewPeer(tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) error {
 //		if credential != token {
 //			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
 //		}
@@ -22,12 +22,14 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/socket"
+	"github.com/seed-a9a850dd/tp/status"
 )
 
 // ServiceMethod names the credential CALL on the wire.
@@ -54,16 +56,19 @@ func NewBearer(credential func(*tp.Session) string) *Bearer {
 func (b *Bearer) Name() string { return "auth-bearer" }
 
 // PostDial sends the credential and waits for the answer.
-func (b *Bearer) PostDial(s *tp.Session, _ bool) *tp.Status {
+func (b *Bearer) PostDial(s *tp.Session, _ bool) error {
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
 	m.Type, m.ServiceMethod, m.BodyCodec = socket.TypeCall, ServiceMethod, codec.PlainID
 	m.Payload = []byte(b.credential(s))
-	if st := s.WriteHandshake(m); st != nil {
-		return st
+	if err := s.WriteHandshake(m); err != nil {
+		return err
 	}
-	if st := s.ReadHandshake(m, timeout(b.Timeout)); st != nil {
-		return st
+	if err := s.ReadHandshake(m, timeout(b.Timeout)); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the peer does not check credentials; add auth.NewChecker to it", err)
+		}
+		return err
 	}
 	switch {
 	case m.Type != socket.TypeReply || m.ServiceMethod != ServiceMethod:
@@ -78,16 +83,16 @@ func (b *Bearer) PostDial(s *tp.Session, _ bool) *tp.Status {
 
 // Checker verifies the credential of every accepted session.
 type Checker struct {
-	check func(*tp.Session, string) *tp.Status
+	check func(*tp.Session, string) error
 	// Timeout bounds the wait for the credential; 0 means DefaultTimeout.
 	Timeout time.Duration
 }
 
 // NewChecker returns the accepting side's plugin: check returns nil to
-// accept the credential, or the status to refuse the session with
-// (CodeUnauthorized, typically). check may keep what it learns, such as the
+// accept the credential, or the error to refuse the session with (a
+// *tp.Status keeps its code; any other error is CodeUnauthorized). check may keep what it learns, such as the
 // user, in the session's Swap.
-func NewChecker(check func(sess *tp.Session, credential string) *tp.Status) *Checker {
+func NewChecker(check func(sess *tp.Session, credential string) error) *Checker {
 	return &Checker{check: check}
 }
 
@@ -95,11 +100,15 @@ func NewChecker(check func(sess *tp.Session, credential string) *tp.Status) *Che
 func (c *Checker) Name() string { return "auth-checker" }
 
 // PostAccept reads the credential, checks it and answers.
-func (c *Checker) PostAccept(s *tp.Session) *tp.Status {
+func (c *Checker) PostAccept(s *tp.Session) error {
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
-	if st := s.ReadHandshake(m, timeout(c.Timeout)); st != nil {
-		return st
+	if err := s.ReadHandshake(m, timeout(c.Timeout)); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			err = tp.NewStatus(tp.CodeUnauthorized, "auth: the dialing peer sent no credential; add auth.NewBearer to it", nil)
+			s.Peer().Logger().Warn("auth: refused a session", "remote", s.RemoteAddr().String(), "status", err)
+		}
+		return err
 	}
 	var st *tp.Status
 	if m.Type != socket.TypeCall || m.ServiceMethod != ServiceMethod {
@@ -109,20 +118,21 @@ func (c *Checker) PostAccept(s *tp.Session) *tp.Status {
 		if err := m.UnmarshalBody(&credential); err != nil {
 			st = tp.NewStatus(tp.CodeUnauthorized, "auth: the credential does not decode", err)
 		} else {
-			st = c.check(s, credential)
+			st = status.From(c.check(s, credential), tp.CodeUnauthorized, "auth: refused")
 		}
 	}
 	if m.Type == socket.TypeCall { // answer it, so the caller learns the verdict
 		m.Type, m.Status, m.Payload, m.BodyCodec = socket.TypeReply, st, nil, 0
 		m.Meta.Reset()
-		if wst := s.WriteHandshake(m); wst != nil && st == nil {
-			return wst
+		if err := s.WriteHandshake(m); err != nil && st == nil {
+			return err
 		}
 	}
 	if st != nil {
 		s.Peer().Logger().Warn("auth: refused a session", "remote", s.RemoteAddr().String(), "status", st)
+		return st
 	}
-	return st
+	return nil
 }
 
 func timeout(d time.Duration) time.Duration {

@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,7 +29,7 @@ const token = "s3cret"
 // server returns the address of a peer that checks the token, and counts
 // the checks.
 func server(t *testing.T, checks *atomic.Int64) (*tp.Peer, string) {
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) *tp.Status {
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) error {
 		checks.Add(1)
 		if credential != token {
 			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
@@ -64,8 +66,8 @@ func TestAuth(t *testing.T) {
 	t.Run("wrong credential", func(t *testing.T) {
 		before := served.Load()
 		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return "guess" }))
-		_, st := cli.Dial(addr)
-		if st.Code() != tp.CodeUnauthorized || !strings.Contains(st.Msg(), "unknown token") {
+		_, st := cli.Dial(context.Background(), addr)
+		if tp.CodeOf(st) != tp.CodeUnauthorized || !strings.Contains(st.Error(), "unknown token") {
 			t.Fatalf("Dial with a wrong credential: %v", st)
 		}
 		if cli.CountSession() != 0 {
@@ -79,31 +81,37 @@ func TestAuth(t *testing.T) {
 	t.Run("no bearer", func(t *testing.T) {
 		before := served.Load()
 		cli := tptest.NewPeer(t, tp.PeerConfig{})
-		sess := tptest.Dial(t, cli, addr) // the dial itself sends nothing to check
-		st := sess.Call(context.Background(), "/echo", "hi", nil).Status()
-		if st.Code() != tp.CodeUnauthorized || !strings.Contains(st.Msg(), "before a credential") {
-			t.Fatalf("call without a credential: %v", st)
+		// Its hello comes where a credential should: the checker refuses at
+		// once, and says what is missing.
+		_, err := cli.Dial(context.Background(), addr)
+		if tp.CodeOf(err) != tp.CodeUnauthorized || !strings.Contains(err.Error(), "NewBearer") {
+			t.Fatalf("dial without a credential: %v", err)
 		}
-		if served.Load() != before {
-			t.Fatal("the handler ran before any credential")
+		if served.Load() != before || cli.CountSession() != 0 {
+			t.Fatal("a session without a credential was served")
 		}
-		tptest.WaitFor(t, "the session to close", func() bool { return !sess.Health() })
 	})
 
 	t.Run("no checker", func(t *testing.T) {
 		plain := tptest.NewPeer(t, tp.PeerConfig{})
 		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
-		_, st := cli.Dial(tptest.Serve(t, plain))
-		if st.Code() != tp.CodeFailedPrecondition || !strings.Contains(st.Msg(), "NewChecker") {
+		_, st := cli.Dial(context.Background(), tptest.Serve(t, plain))
+		if tp.CodeOf(st) != tp.CodeFailedPrecondition || !strings.Contains(st.Error(), "NewChecker") {
 			t.Fatalf("dial to a peer without a checker: %v", st)
 		}
 	})
 
 	t.Run("silent dialer", func(t *testing.T) {
 		srv := tptest.NewPeer(t, tp.PeerConfig{HandshakeTimeout: -1}, &auth.Checker{Timeout: 50 * time.Millisecond})
-		cli := tptest.NewPeer(t, tp.PeerConfig{})
-		sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
-		tptest.WaitFor(t, "the unauthenticated session to close", func() bool { return !sess.Health() })
+		c, err := net.Dial("tcp", tptest.Serve(t, srv)) // connects, then says nothing at all
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("the silent connection was not closed: %v", err)
+		}
 	})
 }
 

@@ -8,7 +8,7 @@
 //		User  string `bind:"swap:user" validate:"required"` // from Session.Swap
 //	}
 //
-//	srv := tp.NewPeer(cfg, binder.New())
+//	srv, err := tp.NewPeer(cfg, binder.New())
 //
 // Rules are github.com/go-playground/validator/v10's; Validator returns the
 // instance for custom rules. A value that breaks a rule is answered with
@@ -71,7 +71,7 @@ type bind struct {
 
 // PostReg learns the argument type of a route, so serving does no tag
 // parsing. A malformed bind tag fails the registration.
-func (b *Binder) PostReg(h *tp.Handler) *tp.Status {
+func (b *Binder) PostReg(h *tp.Handler) error {
 	t := h.ArgType()
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
@@ -115,10 +115,10 @@ func (b *Binder) PostReg(h *tp.Handler) *tp.Status {
 }
 
 // PostReadCallBody binds and validates a CALL's argument.
-func (b *Binder) PostReadCallBody(c tp.ReadCtx) *tp.Status { return b.apply(c) }
+func (b *Binder) PostReadCallBody(c tp.ReadCtx) error { return b.apply(c) }
 
 // PostReadPushBody binds and validates a PUSH's argument.
-func (b *Binder) PostReadPushBody(c tp.ReadCtx) *tp.Status { return b.apply(c) }
+func (b *Binder) PostReadPushBody(c tp.ReadCtx) error { return b.apply(c) }
 
 func (b *Binder) apply(c tp.ReadCtx) *tp.Status {
 	body := c.Body()

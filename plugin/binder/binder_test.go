@@ -77,7 +77,7 @@ func TestBinder(t *testing.T) {
 			before := calls.Load()
 			var got Signup
 			st := sess.Call(context.Background(), "/join", tt.arg, &got, settings...).Status()
-			if st.Code() != tt.wantCode || !strings.Contains(st.Msg(), tt.wantMsg) {
+			if tp.CodeOf(st) != tt.wantCode || !strings.Contains(st.Msg(), tt.wantMsg) {
 				t.Fatalf("got %v, want code %v with %q", st, tt.wantCode, tt.wantMsg)
 			}
 			if ran := calls.Load() != before; ran != (tt.wantCode == tp.CodeOK) {

@@ -3,6 +3,7 @@ package binder_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 
 	"github.com/seed-a9a850dd/tp"
@@ -20,15 +21,21 @@ func Send(ctx tp.CallCtx, t *Transfer) (string, *tp.Status) {
 }
 
 func Example() {
-	srv := tp.NewPeer(tp.PeerConfig{}, binder.New())
+	srv, err := tp.NewPeer(tp.PeerConfig{}, binder.New())
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Send)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 	for _, amount := range []int{50, 5000} {
 		var out string
 		st := sess.Call(context.Background(), "/send", Transfer{To: "bob", Amount: amount}, &out, tp.WithSetMeta("trace-id", "t-1")).Status()

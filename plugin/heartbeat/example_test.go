@@ -1,7 +1,9 @@
 package heartbeat_test
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"net"
 	"time"
 
@@ -11,14 +13,20 @@ import (
 
 // Both ends ping when quiet, and close sessions silent for three intervals.
 func Example() {
-	srv := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 50 * time.Millisecond}))
+	srv, err := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 50 * time.Millisecond}))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 50 * time.Millisecond}))
+	cli, err := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 50 * time.Millisecond}))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, st := cli.Dial(ln.Addr().String())
+	sess, st := cli.Dial(context.Background(), ln.Addr().String())
 	if st != nil {
 		fmt.Println(st)
 		return

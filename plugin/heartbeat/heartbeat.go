@@ -4,8 +4,8 @@
 // Add the plugin at both ends:
 //
 //	hb := heartbeat.New(heartbeat.Config{Interval: 5 * time.Second})
-//	srv := tp.NewPeer(tp.PeerConfig{ListenAddr: ":9090"}, hb)
-//	cli := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 5 * time.Second}))
+//	srv, err := tp.NewPeer(tp.PeerConfig{ListenAddr: ":9090"}, hb)
+//	cli, err := tp.NewPeer(tp.PeerConfig{}, heartbeat.New(heartbeat.Config{Interval: 5 * time.Second}))
 //
 // Every message a session receives counts as a sign of life. When nothing
 // has arrived for an interval, the plugin pings: a CALL to the heartbeat
@@ -75,7 +75,7 @@ func (h *Heartbeat) Name() string { return "heartbeat" }
 func heartbeat(tp.CallCtx, *struct{}) (*struct{}, *tp.Status) { return nil, nil }
 
 // PostNewPeer registers the heartbeat route.
-func (h *Heartbeat) PostNewPeer(p *tp.Peer) *tp.Status {
+func (h *Heartbeat) PostNewPeer(p *tp.Peer) error {
 	route := p.RouteCallFunc(heartbeat)
 	h.route.Store(&route)
 	return nil
@@ -108,7 +108,7 @@ func (h *Heartbeat) start(s *tp.Session) {
 
 // PostDial starts watching a dialed session; after a redial the count of
 // silent intervals starts again.
-func (h *Heartbeat) PostDial(s *tp.Session, redial bool) *tp.Status {
+func (h *Heartbeat) PostDial(s *tp.Session, redial bool) error {
 	if !redial {
 		h.start(s)
 	} else if w := watchOf(s); w != nil {
@@ -120,7 +120,7 @@ func (h *Heartbeat) PostDial(s *tp.Session, redial bool) *tp.Status {
 }
 
 // PostAccept starts watching an accepted session.
-func (h *Heartbeat) PostAccept(s *tp.Session) *tp.Status {
+func (h *Heartbeat) PostAccept(s *tp.Session) error {
 	h.start(s)
 	return nil
 }
@@ -138,13 +138,13 @@ func (h *Heartbeat) PostDisconnect(s *tp.Session) {
 // The read hooks count signs of life: any message in.
 
 // PostReadCallHeader counts a CALL in.
-func (h *Heartbeat) PostReadCallHeader(c tp.ReadCtx) *tp.Status { return alive(c.Session()) }
+func (h *Heartbeat) PostReadCallHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 // PostReadPushHeader counts a PUSH in.
-func (h *Heartbeat) PostReadPushHeader(c tp.ReadCtx) *tp.Status { return alive(c.Session()) }
+func (h *Heartbeat) PostReadPushHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 // PostReadReplyHeader counts a REPLY in, a pong among them.
-func (h *Heartbeat) PostReadReplyHeader(c tp.ReadCtx) *tp.Status { return alive(c.Session()) }
+func (h *Heartbeat) PostReadReplyHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 func alive(s *tp.Session) *tp.Status {
 	if w := watchOf(s); w != nil {

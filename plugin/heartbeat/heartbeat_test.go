@@ -19,7 +19,7 @@ const interval = 50 * time.Millisecond
 type pings struct{ n *atomic.Int64 }
 
 func (pings) Name() string { return "ping-counter" }
-func (p pings) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
+func (p pings) PostReadCallHeader(c tp.ReadCtx) error {
 	if c.Input().ServiceMethod == "/heartbeat" {
 		p.n.Add(1)
 	}

@@ -3,6 +3,7 @@ package ignorecase_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 
 	"github.com/seed-a9a850dd/tp"
@@ -12,15 +13,21 @@ import (
 func Hello(ctx tp.CallCtx, name *string) (string, *tp.Status) { return "hello " + *name, nil }
 
 func Example() {
-	srv := tp.NewPeer(tp.PeerConfig{}, ignorecase.New())
+	srv, err := tp.NewPeer(tp.PeerConfig{}, ignorecase.New())
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Hello) // "/hello"
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 	var out string
 	sess.Call(context.Background(), "/HELLO", "world", &out)
 	fmt.Println(out)

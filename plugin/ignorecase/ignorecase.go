@@ -1,7 +1,7 @@
 // Package ignorecase lets service methods match their routes without
 // regard to case: with it, a CALL to "/Math/ADD" is served by "/math/add".
 //
-//	srv := tp.NewPeer(cfg, ignorecase.New())
+//	srv, err := tp.NewPeer(cfg, ignorecase.New())
 //
 // It is a peer plugin: header hooks, which run before the route is looked
 // up, belong to the peer. Routes that differ only in case cannot both be
@@ -44,7 +44,7 @@ func New() *IgnoreCase {
 func (ic *IgnoreCase) Name() string { return "ignorecase" }
 
 // PostReg records the route under its lowercase name.
-func (ic *IgnoreCase) PostReg(h *tp.Handler) *tp.Status {
+func (ic *IgnoreCase) PostReg(h *tp.Handler) error {
 	if h.Name() == "" {
 		return nil // an unknown-call or unknown-push handler
 	}
@@ -65,13 +65,13 @@ func (ic *IgnoreCase) PostReg(h *tp.Handler) *tp.Status {
 }
 
 // PostReadCallHeader rewrites a CALL's service method to its route's.
-func (ic *IgnoreCase) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
+func (ic *IgnoreCase) PostReadCallHeader(c tp.ReadCtx) error {
 	rewrite(c, *ic.call.Load())
 	return nil
 }
 
 // PostReadPushHeader rewrites a PUSH's service method to its route's.
-func (ic *IgnoreCase) PostReadPushHeader(c tp.ReadCtx) *tp.Status {
+func (ic *IgnoreCase) PostReadPushHeader(c tp.ReadCtx) error {
 	rewrite(c, *ic.push.Load())
 	return nil
 }

@@ -36,7 +36,7 @@ func TestIgnoreCase(t *testing.T) {
 				t.Fatalf("call %q (route %q): %d %v", name, add, n, err)
 			}
 		}
-		if st := sess.Call(context.Background(), add+"x", 1, nil).Status(); st.Code() != tp.CodeNotFound {
+		if st := sess.Call(context.Background(), add+"x", 1, nil).Status(); tp.CodeOf(st) != tp.CodeNotFound {
 			t.Fatalf("a name that matches no route in any case: %v", st)
 		}
 		sess.Push(context.Background(), strings.ToUpper(shout), "hi")
@@ -51,7 +51,7 @@ func TestCaseMattersWithout(t *testing.T) {
 	srv := tptest.NewPeer(t, tp.PeerConfig{})
 	srv.RouteCall(new(Math))
 	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, srv))
-	if st := sess.Call(context.Background(), "/MATH/add_one", 1, nil).Status(); st.Code() != tp.CodeNotFound {
+	if st := sess.Call(context.Background(), "/MATH/add_one", 1, nil).Status(); tp.CodeOf(st) != tp.CodeNotFound {
 		t.Fatalf("got %v", st)
 	}
 }

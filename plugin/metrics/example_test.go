@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,10 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	srv := tp.NewPeer(tp.PeerConfig{})
+	srv, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Double)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -37,9 +41,12 @@ func Example() {
 	web := httptest.NewServer(mux)
 	defer web.Close()
 
-	cli := tp.NewPeer(tp.PeerConfig{}, m) // counts the calls it makes
+	cli, err := tp.NewPeer(tp.PeerConfig{}, m) // counts the calls it makes
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 	for i := range 5 {
 		sess.Call(context.Background(), "/double", i, nil)
 	}

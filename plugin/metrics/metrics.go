@@ -4,7 +4,7 @@
 //
 //	reg := prometheus.NewRegistry()
 //	m, err := metrics.New(metrics.Config{Registerer: reg})
-//	srv := tp.NewPeer(cfg, m)
+//	srv, err := tp.NewPeer(cfg, m)
 //	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // The metrics, under Config.Namespace ("tp" by default):
@@ -129,13 +129,13 @@ func New(cfg Config) (*Metrics, error) {
 func (m *Metrics) Name() string { return "metrics" }
 
 // PreNewPeer turns on CountTime, which the latencies need.
-func (m *Metrics) PreNewPeer(cfg *tp.PeerConfig) *tp.Status {
+func (m *Metrics) PreNewPeer(cfg *tp.PeerConfig) error {
 	cfg.CountTime = true
 	return nil
 }
 
 // PostNewPeer keeps the peer, for the pool gauges.
-func (m *Metrics) PostNewPeer(p *tp.Peer) *tp.Status {
+func (m *Metrics) PostNewPeer(p *tp.Peer) error {
 	m.peer.Store(p)
 	return nil
 }
@@ -143,7 +143,7 @@ func (m *Metrics) PostNewPeer(p *tp.Peer) *tp.Status {
 type countedKey struct{}
 
 // PostDial counts a dialed session (not its redials).
-func (m *Metrics) PostDial(s *tp.Session, redial bool) *tp.Status {
+func (m *Metrics) PostDial(s *tp.Session, redial bool) error {
 	if !redial {
 		m.count(s)
 	}
@@ -151,7 +151,7 @@ func (m *Metrics) PostDial(s *tp.Session, redial bool) *tp.Status {
 }
 
 // PostAccept counts an accepted session.
-func (m *Metrics) PostAccept(s *tp.Session) *tp.Status {
+func (m *Metrics) PostAccept(s *tp.Session) error {
 	m.count(s)
 	return nil
 }
@@ -171,7 +171,7 @@ func (m *Metrics) PostDisconnect(s *tp.Session) {
 const notFound = "(not found)"
 
 // PostWriteReply counts a served call and its latency.
-func (m *Metrics) PostWriteReply(c tp.WriteCtx) *tp.Status {
+func (m *Metrics) PostWriteReply(c tp.WriteCtx) error {
 	out := c.Output()
 	code := out.Status.Code()
 	name := out.ServiceMethod
@@ -194,13 +194,13 @@ func (m *Metrics) CallDone(c *tp.CallCmd) {
 }
 
 // PostReadPushBody counts a push that reached its handler.
-func (m *Metrics) PostReadPushBody(c tp.ReadCtx) *tp.Status {
+func (m *Metrics) PostReadPushBody(c tp.ReadCtx) error {
 	m.pushesIn.WithLabelValues(c.Input().ServiceMethod).Inc()
 	return nil
 }
 
 // PostWritePush counts a push sent.
-func (m *Metrics) PostWritePush(c tp.WriteCtx) *tp.Status {
+func (m *Metrics) PostWritePush(c tp.WriteCtx) error {
 	m.pushesOut.WithLabelValues(c.Output().ServiceMethod).Inc()
 	return nil
 }

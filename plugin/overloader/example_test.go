@@ -3,6 +3,7 @@ package overloader_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 
 	"github.com/seed-a9a850dd/tp"
@@ -10,15 +11,21 @@ import (
 )
 
 func Example() {
-	srv := tp.NewPeer(tp.PeerConfig{}, overloader.New(overloader.Config{SessionRate: 1, SessionBurst: 2}))
+	srv, err := tp.NewPeer(tp.PeerConfig{}, overloader.New(overloader.Config{SessionRate: 1, SessionBurst: 2}))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Ping)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(ln.Addr().String())
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 	for range 3 {
 		fmt.Println(sess.Call(context.Background(), "/ping", nil, nil).Status().Code())
 	}

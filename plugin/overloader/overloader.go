@@ -1,7 +1,7 @@
 // Package overloader sheds load: it caps the sessions a peer accepts and
 // the rate of calls and pushes it serves, overall and per session.
 //
-//	srv := tp.NewPeer(cfg, overloader.New(overloader.Config{
+//	srv, err := tp.NewPeer(cfg, overloader.New(overloader.Config{
 //		MaxSessions: 10000,
 //		Rate:        50000, Burst: 5000,  // messages per second, all sessions
 //		SessionRate: 500, SessionBurst: 50, // and per session
@@ -86,7 +86,7 @@ type state struct {
 type stateKey struct{}
 
 // PostAccept admits a session if the cap allows.
-func (o *Overloader) PostAccept(s *tp.Session) *tp.Status {
+func (o *Overloader) PostAccept(s *tp.Session) error {
 	st := &state{}
 	if o.cfg.SessionRate > 0 {
 		st.limit = rate.NewLimiter(rate.Limit(o.cfg.SessionRate), burst(o.cfg.SessionRate, o.cfg.SessionBurst))
@@ -110,10 +110,10 @@ func (o *Overloader) PostDisconnect(s *tp.Session) {
 }
 
 // PostReadCallHeader answers a CALL over a rate with CodeOverloaded.
-func (o *Overloader) PostReadCallHeader(c tp.ReadCtx) *tp.Status { return o.allow(c) }
+func (o *Overloader) PostReadCallHeader(c tp.ReadCtx) error { return o.allow(c) }
 
 // PostReadPushHeader drops a PUSH over a rate.
-func (o *Overloader) PostReadPushHeader(c tp.ReadCtx) *tp.Status { return o.allow(c) }
+func (o *Overloader) PostReadPushHeader(c tp.ReadCtx) error { return o.allow(c) }
 
 func (o *Overloader) allow(c tp.ReadCtx) *tp.Status {
 	if v, ok := c.Session().Swap().Load(stateKey{}); ok {

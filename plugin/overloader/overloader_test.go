@@ -20,7 +20,7 @@ func Ping(ctx tp.CallCtx, _ *struct{}) (bool, *tp.Status) { return true, nil }
 // last refusal's message.
 func burst(sess *tp.Session, n int) (ok, overloaded int, refusal string) {
 	for range n {
-		switch st := sess.Call(context.Background(), "/ping", nil, nil).Status(); st.Code() {
+		switch st := sess.Call(context.Background(), "/ping", nil, nil).Status(); tp.CodeOf(st) {
 		case tp.CodeOK:
 			ok++
 		case tp.CodeOverloaded:
@@ -89,10 +89,9 @@ func TestMaxSessions(t *testing.T) {
 		}
 		sessions = append(sessions, s)
 	}
-	third := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), addr)
-	st := third.Call(context.Background(), "/ping", nil, nil).Status()
-	if st.Code() != tp.CodeOverloaded || !strings.Contains(st.Msg(), "2 sessions") {
-		t.Fatalf("third session: %v", st)
+	_, err := tptest.NewPeer(t, tp.PeerConfig{}).Dial(context.Background(), addr)
+	if tp.CodeOf(err) != tp.CodeOverloaded || !strings.Contains(err.Error(), "2 sessions") {
+		t.Fatalf("third session: %v", err)
 	}
 	sessions[0].Close()
 	tptest.WaitFor(t, "the place to free", func() bool { return ol.Sessions() == 1 })

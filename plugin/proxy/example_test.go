@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 
 	"github.com/seed-a9a850dd/tp"
@@ -18,19 +19,28 @@ func listen(p *tp.Peer) string {
 }
 
 func Example() {
-	backend := tp.NewPeer(tp.PeerConfig{})
+	backend, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer backend.Close()
 	backend.RouteCallFunc(Greet)
 
 	// The gateway serves nothing itself: it forwards to the backend.
 	var upstream *tp.Session
-	gateway := tp.NewPeer(tp.PeerConfig{}, proxy.New(func(*proxy.Label) proxy.Forwarder { return upstream }))
+	gateway, err := tp.NewPeer(tp.PeerConfig{}, proxy.New(func(*proxy.Label) proxy.Forwarder { return upstream }))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer gateway.Close()
-	upstream, _ = gateway.Dial(listen(backend))
+	upstream, _ = gateway.Dial(context.Background(), listen(backend))
 
-	cli := tp.NewPeer(tp.PeerConfig{})
+	cli, err := tp.NewPeer(tp.PeerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer cli.Close()
-	sess, _ := cli.Dial(listen(gateway))
+	sess, _ := cli.Dial(context.Background(), listen(gateway))
 	var out string
 	sess.Call(context.Background(), "/greet", "gopher", &out)
 	fmt.Println(out)

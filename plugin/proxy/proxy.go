@@ -1,8 +1,8 @@
 // Package proxy forwards the calls and pushes no route serves to another
 // peer, chosen per message, without decoding their bodies.
 //
-//	backend, _ := gateway.Dial("10.0.0.2:9090")
-//	gateway := tp.NewPeer(cfg, proxy.New(func(*proxy.Label) proxy.Forwarder { return backend }))
+//	backend, _ := gateway.Dial(context.Background(), "10.0.0.2:9090")
+//	gateway, err := tp.NewPeer(cfg, proxy.New(func(*proxy.Label) proxy.Forwarder { return backend }))
 //
 // A forwarded CALL carries the caller's meta, body (in its codec, as is)
 // and deadline; its reply's status, meta and body come back the same way.
@@ -30,7 +30,7 @@ const ViaKey = "tp-via"
 // Forwarder takes a forwarded message; *tp.Session is one.
 type Forwarder interface {
 	Call(ctx context.Context, serviceMethod string, arg, result any, settings ...tp.MessageSetting) *tp.CallCmd
-	Push(ctx context.Context, serviceMethod string, arg any, settings ...tp.MessageSetting) *tp.Status
+	Push(ctx context.Context, serviceMethod string, arg any, settings ...tp.MessageSetting) error
 }
 
 // Label describes a message to forward, for the route function.
@@ -57,13 +57,13 @@ func (p *Proxy) Name() string { return "proxy" }
 
 // PostNewPeer makes the proxy the peer's unknown-call and unknown-push
 // handler.
-func (p *Proxy) PostNewPeer(peer *tp.Peer) *tp.Status {
+func (p *Proxy) PostNewPeer(peer *tp.Peer) error {
 	peer.SetUnknownCall(p.call)
 	peer.SetUnknownPush(p.push)
 	return nil
 }
 
-func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, *tp.Status) {
+func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, error) {
 	fwd, settings, st := p.prepare(ctx, true)
 	if st != nil {
 		return nil, st
@@ -75,14 +75,14 @@ func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, *tp.Status) {
 		ctx.AddMeta(k, v)
 		return true
 	})
-	if st := cmd.Status(); st != nil {
-		return nil, st
+	if err := cmd.Err(); err != nil {
+		return nil, err
 	}
 	ctx.SetBodyCodec(reply.Codec)
 	return &reply, nil
 }
 
-func (p *Proxy) push(ctx tp.UnknownPushCtx) *tp.Status {
+func (p *Proxy) push(ctx tp.UnknownPushCtx) error {
 	fwd, settings, st := p.prepare(ctx, false)
 	if st != nil {
 		return st

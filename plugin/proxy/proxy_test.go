@@ -88,13 +88,13 @@ func TestProxy(t *testing.T) {
 
 	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), first)
 	st := sess.Call(context.Background(), "/fail", nil, nil).Status()
-	if st.Code() != tp.CodeFailedPrecondition || st.Msg() != "backend says no" {
+	if tp.CodeOf(st) != tp.CodeFailedPrecondition || st.Msg() != "backend says no" {
 		t.Fatalf("the backend's status did not come back as it was: %v", st)
 	}
-	if st := sess.Call(context.Background(), "/missing", nil, nil).Status(); st.Code() != tp.CodeNotFound {
+	if st := sess.Call(context.Background(), "/missing", nil, nil).Status(); tp.CodeOf(st) != tp.CodeNotFound {
 		t.Fatalf("a method nobody serves: %v", st)
 	}
-	if st := sess.Call(context.Background(), "/nowhere", nil, nil).Status(); st.Code() != tp.CodeNotFound || !strings.Contains(st.Msg(), "nowhere to forward") {
+	if st := sess.Call(context.Background(), "/nowhere", nil, nil).Status(); tp.CodeOf(st) != tp.CodeNotFound || !strings.Contains(st.Msg(), "nowhere to forward") {
 		t.Fatalf("a method the route function refuses: %v", st)
 	}
 	if st := sess.Push(context.Background(), "/note", "hi"); st != nil {

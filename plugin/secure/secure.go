@@ -4,10 +4,10 @@
 // negotiates its own (X25519 and HKDF-SHA256) while it connects:
 //
 //	sec, err := secure.New(secure.Config{})           // negotiated keys
-//	srv := tp.NewPeer(cfg, sec)
+//	srv, err := tp.NewPeer(cfg, sec)
 //	srv.RouteCall(new(Vault), sec.Route())            // this route takes only encrypted calls
 //
-//	cli := tp.NewPeer(cfg, mustSecure(secure.New(secure.Config{})))
+//	cli, err := tp.NewPeer(cfg, mustSecure(secure.New(secure.Config{})))
 //	sess.Call(ctx, "/vault/get", arg, &out, secure.WithSecure()) // this message is encrypted
 //
 // What is encrypted: CALLs and PUSHes sent with WithSecure (or all of them,
@@ -34,6 +34,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -124,7 +125,7 @@ func (s *Secure) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
 }
 
 // PostDial negotiates the session key, on every dial and redial.
-func (s *Secure) PostDial(sess *tp.Session, _ bool) *tp.Status {
+func (s *Secure) PostDial(sess *tp.Session, _ bool) error {
 	if s.aead != nil {
 		return nil
 	}
@@ -135,11 +136,14 @@ func (s *Secure) PostDial(sess *tp.Session, _ bool) *tp.Status {
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
 	m.Type, m.ServiceMethod, m.Payload = socket.TypeCall, ServiceMethod, priv.PublicKey().Bytes()
-	if st := sess.WriteHandshake(m); st != nil {
-		return st
+	if err := sess.WriteHandshake(m); err != nil {
+		return err
 	}
-	if st := sess.ReadHandshake(m, s.cfg.Timeout); st != nil {
-		return st
+	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			return tp.NewStatus(tp.CodeFailedPrecondition, "secure: the peer does not exchange keys; add the secure plugin to it", err)
+		}
+		return err
 	}
 	if m.Type != socket.TypeReply || m.ServiceMethod != ServiceMethod {
 		return tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("secure: the peer answered the key exchange with a %s to %q", m.Type, m.ServiceMethod), nil)
@@ -147,18 +151,24 @@ func (s *Secure) PostDial(sess *tp.Session, _ bool) *tp.Status {
 	if m.Status != nil {
 		return m.Status
 	}
-	return s.agree(sess, priv, m.Payload, true)
+	if st := s.agree(sess, priv, m.Payload, true); st != nil {
+		return st
+	}
+	return nil
 }
 
 // PostAccept answers the dialer's key exchange.
-func (s *Secure) PostAccept(sess *tp.Session) *tp.Status {
+func (s *Secure) PostAccept(sess *tp.Session) error {
 	if s.aead != nil {
 		return nil
 	}
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
-	if st := sess.ReadHandshake(m, s.cfg.Timeout); st != nil {
-		return st
+	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			return tp.NewStatus(tp.CodeFailedPrecondition, "secure: the dialing peer sent no key exchange; add the secure plugin to it", nil)
+		}
+		return err
 	}
 	if m.Type != socket.TypeCall || m.ServiceMethod != ServiceMethod {
 		return tp.NewStatus(tp.CodeFailedPrecondition, fmt.Sprintf("secure: %s %q came before the key exchange; add the secure plugin to the dialing peer", m.Type, m.ServiceMethod), nil)
@@ -169,10 +179,13 @@ func (s *Secure) PostAccept(sess *tp.Session) *tp.Status {
 	}
 	st := s.agree(sess, priv, m.Payload, false)
 	m.Type, m.Status, m.Payload = socket.TypeReply, st, priv.PublicKey().Bytes()
-	if wst := sess.WriteHandshake(m); wst != nil && st == nil {
-		return wst
+	if err := sess.WriteHandshake(m); err != nil && st == nil {
+		return err
 	}
-	return st
+	if st != nil {
+		return st
+	}
+	return nil
 }
 
 // agree derives the session key from our private key and the peer's
@@ -205,13 +218,13 @@ func (s *Secure) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, 
 }
 
 // PreWriteCall encrypts a CALL sent with WithSecure, or any with All.
-func (s *Secure) PreWriteCall(c tp.WriteCtx) *tp.Status { return s.seal(c, s.cfg.All) }
+func (s *Secure) PreWriteCall(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
 
 // PreWritePush encrypts a PUSH sent with WithSecure, or any with All.
-func (s *Secure) PreWritePush(c tp.WriteCtx) *tp.Status { return s.seal(c, s.cfg.All) }
+func (s *Secure) PreWritePush(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
 
 // PreWriteReply encrypts the reply to an encrypted CALL.
-func (s *Secure) PreWriteReply(c tp.WriteCtx) *tp.Status {
+func (s *Secure) PreWriteReply(c tp.WriteCtx) error {
 	in, ok := c.(tp.ReadCtx)
 	return s.seal(c, ok && in.Input().Meta.Get(MetaKey) != "")
 }
@@ -242,13 +255,13 @@ func (s *Secure) seal(c tp.WriteCtx, always bool) *tp.Status {
 }
 
 // PreReadCallBody decrypts an encrypted CALL.
-func (s *Secure) PreReadCallBody(c tp.ReadCtx) *tp.Status { return s.open(c) }
+func (s *Secure) PreReadCallBody(c tp.ReadCtx) error { return s.open(c) }
 
 // PreReadPushBody decrypts an encrypted PUSH.
-func (s *Secure) PreReadPushBody(c tp.ReadCtx) *tp.Status { return s.open(c) }
+func (s *Secure) PreReadPushBody(c tp.ReadCtx) error { return s.open(c) }
 
 // PreReadReplyBody decrypts an encrypted REPLY.
-func (s *Secure) PreReadReplyBody(c tp.ReadCtx) *tp.Status { return s.open(c) }
+func (s *Secure) PreReadReplyBody(c tp.ReadCtx) error { return s.open(c) }
 
 func (s *Secure) open(c tp.ReadCtx) *tp.Status {
 	m := c.Input()
@@ -292,8 +305,8 @@ type guard struct{}
 
 func (guard) Name() string { return "secure-route" }
 
-func (guard) PreReadCallBody(c tp.ReadCtx) *tp.Status { return require(c) }
-func (guard) PreReadPushBody(c tp.ReadCtx) *tp.Status { return require(c) }
+func (guard) PreReadCallBody(c tp.ReadCtx) error { return require(c) }
+func (guard) PreReadPushBody(c tp.ReadCtx) error { return require(c) }
 
 func require(c tp.ReadCtx) *tp.Status {
 	if c.Input().Meta.Get(MetaKey) == "" {

@@ -39,11 +39,11 @@ func Note(ctx tp.PushCtx, s *string) *tp.Status {
 type tamper struct{}
 
 func (tamper) Name() string { return "tamper" }
-func (tamper) PreWriteCall(c tp.WriteCtx) *tp.Status {
+func (tamper) PreWriteCall(c tp.WriteCtx) error {
 	flip(c)
 	return nil
 }
-func (tamper) PreWriteReply(c tp.WriteCtx) *tp.Status {
+func (tamper) PreWriteReply(c tp.WriteCtx) error {
 	flip(c)
 	return nil
 }
@@ -148,7 +148,7 @@ func TestSecureRefusals(t *testing.T) {
 			s := start(t, tt.srv, tt.cli, tt.srvExtra, tt.cliExtra)
 			before := served.Load()
 			st := s.sess.Call(context.Background(), tt.method, secret, nil, tt.settings...).Status()
-			if st.Code() != tt.want || !strings.Contains(st.Msg(), tt.wantMsg) {
+			if tp.CodeOf(st) != tt.want || !strings.Contains(st.Msg(), tt.wantMsg) {
 				t.Fatalf("got %v, want %v with %q", st, tt.want, tt.wantMsg)
 			}
 			if ran := served.Load() != before; tt.method == "/echo" && ran != tt.handlerRuns {
@@ -164,14 +164,13 @@ func TestBadKey(t *testing.T) {
 	}
 }
 
-// A dialer without the plugin cannot talk to a negotiating peer: it learns
-// why on its first call.
+// A dialer without the plugin cannot talk to a negotiating peer: its Dial
+// fails, saying why.
 func TestNegotiationNeedsBothEnds(t *testing.T) {
 	srv := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{}))
 	srv.RouteCallFunc(Echo)
-	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, srv))
-	st := sess.Call(context.Background(), "/echo", "x", nil).Status()
-	if st.Code() != tp.CodeFailedPrecondition || !strings.Contains(st.Msg(), "add the secure plugin") {
-		t.Fatalf("got %v", st)
+	_, err := tptest.NewPeer(t, tp.PeerConfig{}).Dial(context.Background(), tptest.Serve(t, srv))
+	if tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "add the secure plugin") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 
 	"github.com/seed-a9a850dd/tp"
@@ -18,14 +19,20 @@ func Example() {
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
 	defer provider.Shutdown(context.Background())
 
-	srv := tp.NewPeer(tp.PeerConfig{}, tracing.New(tracing.Config{TracerProvider: provider}))
+	srv, err := tp.NewPeer(tp.PeerConfig{}, tracing.New(tracing.Config{TracerProvider: provider}))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	srv.RouteCallFunc(Hello)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 
-	cli := tp.NewPeer(tp.PeerConfig{}, tracing.New(tracing.Config{TracerProvider: provider}))
-	sess, _ := cli.Dial(ln.Addr().String())
+	cli, err := tp.NewPeer(tp.PeerConfig{}, tracing.New(tracing.Config{TracerProvider: provider}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	sess, _ := cli.Dial(context.Background(), ln.Addr().String())
 	sess.Call(context.Background(), "/hello", "world", nil)
 	cli.Close()
 	srv.Close() // its server span has ended by now

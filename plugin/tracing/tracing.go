@@ -2,7 +2,7 @@
 // replies, and carries the trace context in message meta, so a call across
 // peers (and across the proxy plugin) forms one trace.
 //
-//	tp.NewPeer(cfg, tracing.New(tracing.Config{TracerProvider: provider}))
+//	peer, err := tp.NewPeer(cfg, tracing.New(tracing.Config{TracerProvider: provider}))
 //
 // Spans, named after the service method:
 //
@@ -111,7 +111,7 @@ func (t *Tracing) start(ctx context.Context, sess *tp.Session, m *socket.Message
 }
 
 // PreWriteCall starts the CLIENT span and puts its context in the meta.
-func (t *Tracing) PreWriteCall(c tp.WriteCtx) *tp.Status {
+func (t *Tracing) PreWriteCall(c tp.WriteCtx) error {
 	m := c.Output()
 	ctx, _ := t.start(c.Context(), c.Session(), m, trace.SpanKindClient)
 	t.prop.Inject(ctx, carrier{&m.Meta})
@@ -122,7 +122,7 @@ func (t *Tracing) PreWriteCall(c tp.WriteCtx) *tp.Status {
 }
 
 // PostReadReplyHeader notes the reply on the CLIENT span.
-func (t *Tracing) PostReadReplyHeader(c tp.ReadCtx) *tp.Status {
+func (t *Tracing) PostReadReplyHeader(c tp.ReadCtx) error {
 	trace.SpanFromContext(c.Context()).AddEvent("reply", trace.WithAttributes(attribute.Int("tp.size", c.Input().Size)))
 	return nil
 }
@@ -135,7 +135,7 @@ func (t *Tracing) CallDone(c *tp.CallCmd) {
 
 func end(span trace.Span, st *tp.Status) {
 	if !st.OK() {
-		span.SetAttributes(attribute.String("tp.code", st.Code().String()))
+		span.SetAttributes(attribute.String("tp.code", tp.CodeOf(st).String()))
 		span.SetStatus(codes.Error, st.Error())
 	}
 	span.End()
@@ -143,7 +143,7 @@ func end(span trace.Span, st *tp.Status) {
 
 // PostReadCallHeader starts the SERVER span, child of the caller's, and
 // gives it to the handler's context.
-func (t *Tracing) PostReadCallHeader(c tp.ReadCtx) *tp.Status {
+func (t *Tracing) PostReadCallHeader(c tp.ReadCtx) error {
 	t.startIncoming(c, trace.SpanKindServer)
 	return nil
 }
@@ -156,13 +156,13 @@ func (t *Tracing) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
 }
 
 // PostWriteReply ends the SERVER span once the reply is written.
-func (t *Tracing) PostWriteReply(c tp.WriteCtx) *tp.Status {
+func (t *Tracing) PostWriteReply(c tp.WriteCtx) error {
 	end(trace.SpanFromContext(c.Context()), c.Output().Status)
 	return nil
 }
 
 // PreWritePush records the PRODUCER span and puts its context in the meta.
-func (t *Tracing) PreWritePush(c tp.WriteCtx) *tp.Status {
+func (t *Tracing) PreWritePush(c tp.WriteCtx) error {
 	m := c.Output()
 	ctx, span := t.start(c.Context(), c.Session(), m, trace.SpanKindProducer)
 	t.prop.Inject(ctx, carrier{&m.Meta})
@@ -172,7 +172,7 @@ func (t *Tracing) PreWritePush(c tp.WriteCtx) *tp.Status {
 
 // PostReadPushHeader starts the CONSUMER span and gives it to the
 // handler's context.
-func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) *tp.Status {
+func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) error {
 	t.startIncoming(c, trace.SpanKindConsumer)
 	return nil
 }
@@ -180,7 +180,7 @@ func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) *tp.Status {
 // PostReadPushBody ends the CONSUMER span: a push has no reply to wait
 // for, and the handler's context keeps the span's context for its own
 // calls.
-func (t *Tracing) PostReadPushBody(c tp.ReadCtx) *tp.Status {
+func (t *Tracing) PostReadPushBody(c tp.ReadCtx) error {
 	trace.SpanFromContext(c.Context()).End()
 	return nil
 }
