@@ -210,7 +210,10 @@ func TestBothDirections(t *testing.T) {
 	}
 
 	var srvSess *tp.Session
-	srv.RangeSession(func(s *tp.Session) bool { srvSess = s; return false })
+	for s := range srv.Sessions() {
+		srvSess = s
+		break
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
 		for _, s := range []*tp.Session{sess, srvSess} {
@@ -251,12 +254,9 @@ func TestPushBroadcast(t *testing.T) {
 	for srv.CountSession() < clients { // accepted sessions register on their own goroutine
 		time.Sleep(time.Millisecond)
 	}
-	srv.RangeSession(func(s *tp.Session) bool {
-		if st := s.Push(context.Background(), "/news/flash", "extra!"); st != nil {
-			t.Error(st)
-		}
-		return true
-	})
+	if err := srv.Broadcast(context.Background(), "/news/flash", "extra!", nil); err != nil {
+		t.Error(err)
+	}
 	for i, in := range inboxes {
 		select {
 		case got := <-in:

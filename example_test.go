@@ -99,7 +99,7 @@ func ExampleSession_AsyncCall() {
 }
 
 // A server pushes to every session it holds; nothing is replied.
-func ExamplePeer_RangeSession() {
+func ExamplePeer_Broadcast() {
 	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
@@ -118,10 +118,9 @@ func ExamplePeer_RangeSession() {
 	for srv.CountSession() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	srv.RangeSession(func(s *tp.Session) bool {
-		s.Push(context.Background(), "/flash", "hello, everyone")
-		return true
-	})
+	if err := srv.Broadcast(context.Background(), "/flash", "hello, everyone", nil); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(<-pushed)
 	// Output: hello, everyone
 }

@@ -139,7 +139,9 @@ func TestCutConnectionFailsPendingCalls(t *testing.T) {
 	}
 	waitFor(t, "all calls to reach the handler", func() bool { return bs.entered.Load() == n })
 	cut := time.Now()
-	srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
+	for s := range srv.Sessions() {
+		s.Close()
+	}
 	for i := 0; i < n; i++ {
 		if st := <-results; tp.CodeOf(st) != tp.CodeConnClosed {
 			t.Fatalf("got %v, want connection closed", st)
@@ -314,7 +316,9 @@ func TestSessionHub(t *testing.T) {
 	}
 	b.Swap().Store("k", "v")
 	n := 0
-	cli.RangeSession(func(*tp.Session) bool { n++; return true })
+	for range cli.Sessions() {
+		n++
+	}
 	if n != 1 {
 		t.Fatalf("RangeSession saw %d sessions", n)
 	}

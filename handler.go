@@ -164,7 +164,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 		return sock.WriteMessage(c.replyCtx(), m)
 	}
 	err := write()
-	if err != nil && m.Body != nil && !errors.Is(err, errSessionClosed) {
+	if err != nil && m.Body != nil {
 		// The result would not encode: tell the caller rather than leave it
 		// waiting.
 		var se *Status

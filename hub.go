@@ -134,7 +134,8 @@ func (h *hub) count() int {
 	return len(h.all)
 }
 
-// each calls fn on a snapshot, so fn may close sessions.
+// each calls fn on a snapshot, so fn may close sessions, until fn returns
+// false: an iter.Seq.
 func (h *hub) each(fn func(*Session) bool) {
 	h.mu.RLock()
 	all := make([]*Session, 0, len(h.all))

@@ -89,10 +89,9 @@ func (l *lifeLog) check(t *testing.T, want int) {
 // hubIDs is every ID RangeSession shows.
 func hubIDs(p *tp.Peer) []string {
 	var ids []string
-	p.RangeSession(func(s *tp.Session) bool {
+	for s := range p.Sessions() {
 		ids = append(ids, s.ID())
-		return true
-	})
+	}
 	return ids
 }
 
@@ -172,7 +171,11 @@ func TestHubRenameClosed(t *testing.T) {
 	<-s.Done()
 	for _, rename := range []func(){
 		func() { s.SetID("ghost") },
-		func() { cli.RangeSession(func(c *tp.Session) bool { c.SetID("ghost"); return true }) },
+		func() {
+			for c := range cli.Sessions() {
+				c.SetID("ghost")
+			}
+		},
 	} {
 		rename()
 		if _, ok := srv.Session("ghost"); ok || srv.CountSession() != 0 {
@@ -309,7 +312,9 @@ func TestSessionHooksPair(t *testing.T) {
 		dial(t, cli, addr).Close()
 		b := dial(t, cli, addr)
 		waitFor(t, "two accepted", func() bool { srvLog.mu.Lock(); defer srvLog.mu.Unlock(); return len(srvLog.started) == 2 })
-		srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
+		for s := range srv.Sessions() {
+			s.Close()
+		}
 		<-b.Done()
 		srvLog.check(t, 2)
 		cliLog.check(t, 2)
@@ -387,7 +392,9 @@ func TestSessionHooksPair(t *testing.T) {
 		cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: time.Millisecond}, cliLog)
 		sess := dial(t, cli, addr)
 		for range 3 { // cut the connection under it; it redials
-			srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
+			for s := range srv.Sessions() {
+				s.Close()
+			}
 			waitFor(t, "the redial", func() bool {
 				return sess.Call(context.Background(), "/ping", 1, nil).Err() == nil
 			})

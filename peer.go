@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net"
 	"sync"
@@ -373,8 +374,38 @@ func (p *Peer) postDial(s *Session, redial bool) *Status {
 // Session returns the session with id.
 func (p *Peer) Session(id string) (*Session, bool) { return p.hub.get(id) }
 
-// RangeSession calls fn for each session until fn returns false.
-func (p *Peer) RangeSession(fn func(*Session) bool) { p.hub.each(fn) }
+// Sessions yields the sessions the peer holds: a snapshot taken when the
+// loop begins, so the loop may close them.
+func (p *Peer) Sessions() iter.Seq[*Session] { return p.hub.each }
+
+// Broadcast pushes serviceMethod with arg to every session the peer holds,
+// or to those keep accepts when keep is not nil. The body is encoded once.
+// Each push waits as Push does, within ctx; the error joins those that
+// failed, each naming its session.
+func (p *Peer) Broadcast(ctx context.Context, serviceMethod string, arg any, keep func(*Session) bool, settings ...MessageSetting) error {
+	m := socket.AcquireMessage()
+	m.BodyCodec, m.Body = p.cfg.bodyCodec, arg
+	for _, set := range settings {
+		set(m)
+	}
+	payload, err := m.MarshalBody(nil)
+	codec := m.BodyCodec
+	socket.ReleaseMessage(m)
+	if err != nil {
+		return status.From(err, CodeInvalidArgument, "cannot encode the broadcast")
+	}
+	body := &socket.RawBody{Codec: codec, Bytes: payload}
+	var errs []error
+	for s := range p.Sessions() {
+		if keep != nil && !keep(s) {
+			continue
+		}
+		if err := s.Push(ctx, serviceMethod, body, settings...); err != nil {
+			errs = append(errs, fmt.Errorf("session %s: %w", s.ID(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // PoolUsage returns how many messages are being handled now (in their
 // handler, or queued for one), and how many handlers may run at once

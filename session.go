@@ -42,8 +42,9 @@ type Session struct {
 	state atomic.Int32  // a sessionState: changed under mu, read without it
 	up    chan struct{} // closed while connected; a new one during a redial
 
-	handshaking atomic.Bool // PostDial or PostAccept hooks run: see ReadHandshake
-	born        time.Time   // when the first connection was made
+	ended       atomic.Pointer[Status] // why the session closed for good
+	handshaking atomic.Bool            // PostDial or PostAccept hooks run: see ReadHandshake
+	born        time.Time              // when the first connection was made
 	age         *time.Timer
 	endOnce     sync.Once // PostDisconnect runs once
 
@@ -165,6 +166,19 @@ func (s *Session) Health() bool { return s.loadState() == stateActive }
 // Done is closed when the session has closed for good.
 func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 
+// Err returns nil while the session is open, and once Done is closed, why
+// it closed: the reason the peer gave, the connection's failure (after
+// any redials), or a status saying it was closed on this side.
+func (s *Session) Err() error {
+	if st := s.ended.Load(); st != nil {
+		return st
+	}
+	return nil
+}
+
+// end records why the session closes, unless a reason came first.
+func (s *Session) end(st *Status) { s.ended.CompareAndSwap(nil, st) }
+
 // Close closes the session for good: no redial follows, and the peer's
 // hub no longer holds it. Calls waiting on it fail with CodeConnClosed.
 // Frames already queued are flushed first, for at most the socket's flush
@@ -184,6 +198,7 @@ func (s *Session) closeWithin(ctx context.Context) error {
 	if s.loadState() == stateRedialing {
 		close(s.up) // waiters see stateClosed
 	}
+	s.end(errSessionClosed)
 	s.setState(stateClosed)
 	s.mu.Unlock()
 	s.peer.hub.remove(s)
@@ -270,6 +285,7 @@ func (s *Session) serve() {
 			}
 		}
 		if !s.redial(st) {
+			s.end(st)
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 )
@@ -45,4 +46,13 @@ func HandlePush[Arg any](r *Router, name string, fn func(PushCtx, *Arg) error, p
 		}}
 	r.register(h, false)
 	return h.name
+}
+
+// Call calls method on sess with arg and returns the reply decoded into a
+// new Res, or the call's error: Session.Call with the result's type
+// checked by the compiler.
+func Call[Res any](ctx context.Context, sess *Session, method string, arg any, settings ...MessageSetting) (Res, error) {
+	var res Res
+	err := sess.Call(ctx, method, arg, &res, settings...).Err()
+	return res, err
 }

@@ -134,22 +134,20 @@ func (s *Status) CauseText() string {
 	if s == nil || s.cause == nil {
 		return ""
 	}
+	if c, ok := s.cause.(*Status); ok && c != nil {
+		return string(c.appendText(nil))
+	}
 	return s.cause.Error()
 }
 
-// Error returns "msg: cause (code)", leaving out the empty parts.
+// Error returns "msg: cause (code)", leaving out the empty parts. A cause
+// that is itself a Status gives its message and cause, not its code: one
+// status, one code, printed once.
 func (s *Status) Error() string {
 	if s == nil {
 		return "ok"
 	}
-	b := make([]byte, 0, len(s.msg)+32)
-	b = append(b, s.msg...)
-	if s.cause != nil {
-		if len(b) > 0 {
-			b = append(b, ": "...)
-		}
-		b = append(b, s.cause.Error()...)
-	}
+	b := s.appendText(make([]byte, 0, len(s.msg)+64))
 	if len(b) > 0 {
 		b = append(b, " ("...)
 	} else {
@@ -160,12 +158,29 @@ func (s *Status) Error() string {
 	return string(b)
 }
 
+// appendText appends "msg: cause", a Status cause by its own text.
+func (s *Status) appendText(b []byte) []byte {
+	b = append(b, s.msg...)
+	if s.cause == nil {
+		return b
+	}
+	if len(s.msg) > 0 {
+		b = append(b, ": "...)
+	}
+	if c, ok := s.cause.(*Status); ok && c != nil {
+		return c.appendText(b)
+	}
+	return append(b, s.cause.Error()...)
+}
+
 // Unwrap returns the cause, so errors.Is and errors.As see through a Status.
 func (s *Status) Unwrap() error { return s.Cause() }
 
-// Is reports whether target is a *Status with the same code, so that
-// errors.Is(err, status.New(status.Timeout, "", nil)) matches any timeout.
+// Is reports whether target is a *Status with the same code and message,
+// so a sentinel status matches itself even after crossing the wire. It
+// does not match by code alone, which would make every timeout "the same
+// error": to test a code, compare Code (or tp.CodeOf(err)).
 func (s *Status) Is(target error) bool {
 	t, ok := target.(*Status)
-	return ok && s.Code() == t.Code()
+	return ok && t != nil && s != nil && s.code == t.code && s.msg == t.msg
 }

@@ -49,8 +49,22 @@ func TestErrorsInterop(t *testing.T) {
 	if !errors.Is(wrapped, io.ErrClosedPipe) {
 		t.Fatal("errors.Is did not see the cause")
 	}
-	if !errors.Is(wrapped, status.New(status.WriteFailed, "", nil)) || errors.Is(wrapped, status.New(status.Timeout, "", nil)) {
-		t.Fatal("errors.Is does not match by code")
+	if !errors.Is(wrapped, status.New(status.WriteFailed, "write", nil)) {
+		t.Fatal("errors.Is does not match a status of the same code and message")
+	}
+	if errors.Is(wrapped, status.New(status.WriteFailed, "", nil)) || errors.Is(wrapped, status.New(status.Timeout, "write", nil)) {
+		t.Fatal("errors.Is matches a status by its code alone")
+	}
+}
+
+// A status caused by statuses prints one code, the outermost.
+func TestErrorTextOneCode(t *testing.T) {
+	inner := status.New(status.Timeout, "read deadline passed", errors.New("i/o timeout"))
+	mid := status.New(status.Timeout, "", inner)
+	outer := status.New(status.ConnClosed, "connection closed before the reply", mid)
+	const want = "connection closed before the reply: read deadline passed: i/o timeout (connection closed)"
+	if got := outer.Error(); got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 

@@ -58,12 +58,9 @@ func main() {
 	}
 
 	received.Add(clients)
-	srv.RangeSession(func(s *tp.Session) bool {
-		if err := s.Push(context.Background(), "/news/flash", "tp 1.0 released"); err != nil {
-			log.Print(err)
-		}
-		return true
-	})
+	if err := srv.Broadcast(context.Background(), "/news/flash", "tp 1.0 released", nil); err != nil {
+		log.Print(err)
+	}
 	received.Wait()
 	fmt.Println("broadcast reached", clients, "clients")
 }

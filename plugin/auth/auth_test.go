@@ -53,11 +53,10 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("call after auth: %q %v", out, err)
 		}
 		user := ""
-		srv.RangeSession(func(s *tp.Session) bool {
+		for s := range srv.Sessions() {
 			v, _ := s.Swap().Load("user")
 			user, _ = v.(string)
-			return false
-		})
+		}
 		if user != "alice" {
 			t.Fatalf("the checker's note in the swap: %q", user)
 		}
@@ -125,7 +124,9 @@ func TestAuthOnRedial(t *testing.T) {
 	// The Bearer's answer comes from the server's PostAccept, before the
 	// server holds the session: wait for it, then cut it.
 	tptest.WaitFor(t, "the server's session", func() bool { return srv.CountSession() == 1 })
-	srv.RangeSession(func(s *tp.Session) bool { s.Close(); return true })
+	for s := range srv.Sessions() {
+		s.Close()
+	}
 	tptest.WaitFor(t, "a second check", func() bool { return checks.Load() == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -44,7 +44,9 @@ func TestBinder(t *testing.T) {
 	cli := tptest.NewPeer(t, tp.PeerConfig{})
 	sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
 	tptest.WaitFor(t, "the server's session", func() bool { return srv.CountSession() == 1 })
-	srv.RangeSession(func(s *tp.Session) bool { s.Swap().Store("user", "alice"); return true })
+	for s := range srv.Sessions() {
+		s.Swap().Store("user", "alice")
+	}
 
 	good := Signup{Name: "Bob", Age: 30}
 	tests := []struct {

@@ -104,7 +104,10 @@ func TestSecure(t *testing.T) {
 			}
 			// The other way: the server calls the client.
 			var back *tp.Session
-			s.srv.RangeSession(func(sess *tp.Session) bool { back = sess; return false })
+			for sess := range s.srv.Sessions() {
+				back = sess
+				break
+			}
 			if err := back.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err(); err != nil || out != secret+" (echoed)" {
 				t.Fatalf("encrypted call from the server: %q %v", out, err)
 			}
