@@ -123,6 +123,7 @@ func TestAddrAndDialer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe() }()
 	waitFor(t, "the listener", func() bool { return srv.Addr() != nil })
+	addr := srv.Addr().String()
 
 	var dials atomic.Int64
 	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: time.Millisecond,
@@ -131,7 +132,7 @@ func TestAddrAndDialer(t *testing.T) {
 				return nil, errors.New("unknown service " + name)
 			}
 			dials.Add(1)
-			return new(net.Dialer).DialContext(ctx, network, srv.Addr().String())
+			return new(net.Dialer).DialContext(ctx, network, addr)
 		}})
 	sess := dial(t, cli, "backend")
 	for s := range srv.Sessions() {
