@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/seed-a9a850dd/tp v0.0.0
+	github.com/seed-a9a850dd/tp/plugin/metrics v0.0.0-00010101000000-000000000000
+	github.com/seed-a9a850dd/tp/plugin/tracing v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
@@ -18,7 +20,6 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -38,4 +39,8 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )
 
-replace github.com/seed-a9a850dd/tp => ../
+replace (
+	github.com/seed-a9a850dd/tp => ../
+	github.com/seed-a9a850dd/tp/plugin/metrics => ../plugin/metrics
+	github.com/seed-a9a850dd/tp/plugin/tracing => ../plugin/tracing
+)
