@@ -42,7 +42,7 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 	c.method = m.ServiceMethod // the header hooks may rewrite it
 	if st == nil {
 		if c.handler = p.router.table.lookup(isCall, m.ServiceMethod); c.handler == nil {
-			st = NewStatus(CodeNotFound, fmt.Sprintf("no %s handler for %q", kind(isCall), m.ServiceMethod), nil)
+			st = p.router.table.notFound(isCall, m.ServiceMethod)
 		}
 	}
 	if st == nil && !p.inflight.enter() {
@@ -68,7 +68,7 @@ func (c *handlerCtx) refuse(st *Status) error {
 	if c.output != nil {
 		err = c.writeReply(st, true)
 	} else {
-		c.sess.peer.logger.Debug("dropped a push", "service_method", c.method, "session", c.sess.ID(), "status", st)
+		c.sess.peer.droppedPush(c, st)
 	}
 	c.release()
 	return err
@@ -235,6 +235,46 @@ func isTemporary(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
+// droppedPush counts a PUSH no handler took and logs it: a WARN at most
+// once a second (with how many were dropped since), the rest at DEBUG.
+// The sender cannot know; the count is Peer.DroppedPushes.
+func (p *Peer) droppedPush(c *handlerCtx, st *Status) {
+	n := p.dropped.Add(1)
+	now := time.Now().UnixNano()
+	last := p.lastDropWarn.Load()
+	if now-last >= int64(time.Second) && p.lastDropWarn.CompareAndSwap(last, now) {
+		p.logger.Warn("dropped a push no handler takes", "service_method", c.method, "session", c.sess.ID(), "status", st,
+			"dropped_total", n)
+		return
+	}
+	p.logger.Debug("dropped a push", "service_method", c.method, "session", c.sess.ID(), "status", st)
+}
+
+// DroppedPushes returns how many PUSHes the peer has dropped: no route, a
+// refusing hook, a full pool or a closing peer.
+func (p *Peer) DroppedPushes() uint64 { return p.dropped.Load() }
+
+// bodyText is a body as PrintDetail logs it: the value, not its address,
+// cut to maxBodyText bytes.
+func bodyText(body any) string {
+	v := reflect.ValueOf(body)
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	var s string
+	if v.IsValid() && v.CanInterface() {
+		s = fmt.Sprintf("%+v", v.Interface())
+	} else {
+		s = fmt.Sprintf("%+v", body)
+	}
+	if len(s) > maxBodyText {
+		s = s[:maxBodyText] + "…"
+	}
+	return s
+}
+
+const maxBodyText = 256
+
 // logMessage writes the PrintDetail line of one message.
 func (p *Peer) logMessage(dir string, s *Session, m *socket.Message, body any) {
 	attrs := []slog.Attr{
@@ -257,7 +297,7 @@ func (p *Peer) logMessage(dir string, s *Session, m *socket.Message, body any) {
 		attrs = append(attrs, slog.Group("meta", kv...))
 	}
 	if body != nil {
-		attrs = append(attrs, slog.Any("body", body))
+		attrs = append(attrs, slog.String("body", bodyText(body)))
 	}
 	p.logger.LogAttrs(s.ctx, slog.LevelInfo, "message", attrs...)
 }

@@ -38,6 +38,9 @@ type Peer struct {
 	starting  map[*Session]struct{} // sessions in their PostDial or PostAccept hooks
 	closeOnce sync.Once
 	closeErr  error
+
+	dropped      atomic.Uint64 // pushes no handler took
+	lastDropWarn atomic.Int64  // unix nanoseconds of the last WARN about one
 }
 
 // NewPeer returns a peer configured by cfg and extended by plugins. It

@@ -76,6 +76,84 @@ func (t *routeTable) lookup(isCall bool, name string) *Handler {
 	return r.unknownPush
 }
 
+// notFound is the status of a message no route serves: it names the
+// nearest route when one is close (a typo, another case, the other naming
+// style), so the first hour with a new API is shorter.
+func (t *routeTable) notFound(isCall bool, name string) *Status {
+	msg := fmt.Sprintf("no %s handler for %q", kind(isCall), name)
+	if near := t.nearest(isCall, name); near != "" {
+		msg += fmt.Sprintf("; did you mean %q?", near)
+	}
+	return NewStatus(CodeNotFound, msg, nil)
+}
+
+// nearest returns the route closest to name, or "" when none is close.
+// It bounds its own work, since anyone may send unknown names.
+func (t *routeTable) nearest(isCall bool, name string) string {
+	r := t.routes.Load()
+	m := r.call
+	if !isCall {
+		m = r.push
+	}
+	if len(name) > 128 || len(m) > 512 {
+		return ""
+	}
+	key := routeKey(name)
+	best, bestD := "", max(2, len(key)/4)+1
+	for route := range m {
+		if d := editDistance(key, routeKey(route), bestD); d < bestD {
+			best, bestD = route, d
+		}
+	}
+	return best
+}
+
+// routeKey folds what differs between naming styles: case, and the
+// separators "/", "." and "_".
+func routeKey(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '/' || c == '.' || c == '_':
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// editDistance is the Levenshtein distance of a and b, or limit when it
+// is at least limit.
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d >= limit || -d >= limit {
+		return limit
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin >= limit {
+			return limit
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], limit)
+}
+
 func (t *routeTable) add(h *Handler, unknown bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -134,9 +212,23 @@ func (r *Router) join(name string) string {
 //
 //	func (c *Ctrl) Method(arg *T) (R, *tp.Status)   // or (R, error)
 //
-// serves "/ctrl/method" (see SubRoute and PeerConfig.RPCStyle for the
-// naming). Each call gets a new Ctrl whose CallCtx is set. Methods of other
-// shapes are skipped; a struct with none panics. It returns the routes.
+// serves a route named after the struct and the method. By default names
+// are HTTP-style: words in snake case, an underscore starting a new path
+// segment, so Math.Add serves "/math/add", UserInfo.GetName
+// "/user_info/get_name" and Math.V2_Add "/math/v2/add"; with
+// PeerConfig.RPCStyle they serve "Math.Add" as written. SubRoute adds a
+// prefix. It returns the routes.
+//
+// Each call gets a new, zero Ctrl whose CallCtx is set: fields of the
+// registered value are not seen by the handlers. Keep shared state
+// elsewhere (a package variable, a pointer the handler reaches), or
+// register a method value of a long-lived value with HandleCall, which
+// keeps its receiver.
+//
+// Methods that return neither a status nor an error are helpers and are
+// skipped; one that does but has another shape (a non-pointer argument, a
+// tp.Status value) panics, naming what is wrong. A struct with no handler
+// panics.
 func (r *Router) RouteCall(ctrl any, plugins ...Plugin) []string {
 	return r.routeStruct(ctrl, true, plugins)
 }
@@ -230,6 +322,40 @@ func shape(ft reflect.Type, in0 int, isCall bool) (arg reflect.Type, errResult b
 	return ft.In(in0).Elem(), errResult, true
 }
 
+// misfit says why a method that returns a status or an error, as handlers
+// do, does not have a handler's shape; "" for a method that returns
+// neither, which is a helper and not meant as a handler.
+func misfit(ft reflect.Type, in0 int, isCall bool) string {
+	if ft.NumOut() == 0 {
+		return ""
+	}
+	last := ft.Out(ft.NumOut() - 1)
+	switch {
+	case last == typeStatus || last == typeError:
+	case last == typeStatus.Elem():
+		return "its last result is tp.Status, a value; return *tp.Status or error"
+	default:
+		return ""
+	}
+	want := 1
+	if isCall {
+		want = 2
+	}
+	switch {
+	case ft.NumIn() != in0+1:
+		return fmt.Sprintf("it takes %d arguments; a handler takes one, a pointer", ft.NumIn()-in0)
+	case ft.IsVariadic():
+		return "it is variadic"
+	case ft.In(in0).Kind() != reflect.Pointer:
+		return fmt.Sprintf("its argument is %s; a handler's argument is a pointer (*%s), which the body decodes into", ft.In(in0), ft.In(in0))
+	case ft.NumOut() != want && isCall:
+		return fmt.Sprintf("it returns %d results; a CALL handler returns two, the reply and a status", ft.NumOut())
+	case ft.NumOut() != want:
+		return fmt.Sprintf("it returns %d results; a PUSH handler returns only a status", ft.NumOut())
+	}
+	return ""
+}
+
 // results turns a handler's return values into a reply body and a status.
 func results(out []reflect.Value, isCall, errResult bool) (any, *Status) {
 	last := out[len(out)-1]
@@ -278,7 +404,10 @@ func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
 		}
 		argType, errResult, ok := shape(m.Type, 1, isCall)
 		if !ok {
-			continue
+			if why := misfit(m.Type, 1, isCall); why != "" {
+				panic(fmt.Sprintf("tp: route %s: method %s returns a status like a handler, but %s; a handler has the shape %s", ptr, m.Name, why, shapes))
+			}
+			continue // a helper, not a handler
 		}
 		fn := m.Func
 		h := &Handler{name: group.join(r.mapName(m.Name)), isCall: isCall, argType: argType, plugins: group.plugins}

@@ -3,6 +3,7 @@ package tp_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -14,11 +15,21 @@ import (
 
 type HTTPServer struct{ tp.CallCtx }
 
-func (*HTTPServer) GetUser(*int) (int, *tp.Status)    { return 0, nil }
-func (*HTTPServer) Aa_Bb(*int) (int, *tp.Status)      { return 0, nil }
-func (*HTTPServer) ABcXYz(*int) (int, error)          { return 0, nil }
-func (*HTTPServer) Helper(x int) int                  { return x } // wrong shape: skipped
-func (*HTTPServer) NoPointer(x int) (int, *tp.Status) { return x, nil }
+func (*HTTPServer) GetUser(*int) (int, *tp.Status) { return 0, nil }
+func (*HTTPServer) Aa_Bb(*int) (int, *tp.Status)   { return 0, nil }
+func (*HTTPServer) ABcXYz(*int) (int, error)       { return 0, nil }
+func (*HTTPServer) Helper(x int) int               { return x } // returns no status: a helper, skipped
+
+// NearMiss has one good handler and two that look like handlers but are not.
+type NearMiss struct{ tp.CallCtx }
+
+func (*NearMiss) Good(arg *int) (int, error)            { return *arg, nil }
+func (*NearMiss) Wrong(arg int) (int, error)            { return arg, nil }
+func (*NearMiss) ValueStatus(arg *int) (int, tp.Status) { return *arg, tp.Status{} }
+
+type TooMany struct{ tp.CallCtx }
+
+func (*TooMany) Two(a, b *int) (int, *tp.Status) { return 0, nil }
 
 type Empty struct{ tp.CallCtx }
 
@@ -79,6 +90,8 @@ func TestRoutePanics(t *testing.T) {
 		}, "use a named function"},
 		{"func shape", func(p *tp.Peer) { p.RouteCallFunc(strings.ToUpper) }, "want func(ctx tp.CallCtx, arg *T)"},
 		{"push func shape", func(p *tp.Peer) { p.RoutePushFunc(Ping) }, "want func(ctx tp.PushCtx, arg *T)"},
+		{"a non-pointer argument", func(p *tp.Peer) { p.RouteCall(new(NearMiss)) }, "method "},
+		{"two arguments", func(p *tp.Peer) { p.RouteCall(new(TooMany)) }, "method Two returns a status like a handler, but it takes 2 arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,5 +313,48 @@ func TestRouteNamesOfGenericsAndMethodValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// What a newcomer gets wrong is caught early, with a message that says
+// what to do.
+func TestFirstHourMistakes(t *testing.T) {
+	srv := newPeer(t, tp.PeerConfig{})
+	srv.RouteCall(new(Math))
+	sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+	ctx := context.Background()
+
+	// A typo, another case, the RPC style: the nearest route is named.
+	for _, wrong := range []string{"/math/ad", "/Math/Add", "Math.Add", "/math_add"} {
+		err := sess.Call(ctx, wrong, []int{1}, nil).Err()
+		if tp.CodeOf(err) != tp.CodeNotFound || !strings.Contains(err.Error(), `did you mean "/math/add"?`) {
+			t.Fatalf("%s: %v", wrong, err)
+		}
+	}
+	if err := sess.Call(ctx, "/weather/today", 1, nil).Err(); strings.Contains(err.Error(), "did you mean") {
+		t.Fatalf("a name like no route: %v", err)
+	}
+	// A result that is not a pointer fails before anything is sent.
+	var sum int
+	err := sess.Call(ctx, "/math/add", []int{1, 2}, sum).Err()
+	if tp.CodeOf(err) != tp.CodeInvalidArgument || !strings.Contains(err.Error(), "must be a pointer or nil, got int") {
+		t.Fatalf("a non-pointer result: %v", err)
+	}
+}
+
+// A push no route takes is dropped, counted and logged (a WARN at most once
+// a second), since its sender cannot know.
+func TestDroppedPushes(t *testing.T) {
+	var logs syncBuffer
+	srv := newPeer(t, tp.PeerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+	for range 5 {
+		if err := sess.Push(context.Background(), "/nobody/listens", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the drops to be counted", func() bool { return srv.DroppedPushes() == 5 })
+	if n := strings.Count(logs.String(), "level=WARN msg=\"dropped a push no handler takes\""); n != 1 {
+		t.Fatalf("%d WARN lines for 5 drops in a burst, want 1:\n%s", n, logs.String())
 	}
 }

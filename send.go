@@ -3,6 +3,7 @@ package tp
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/seed-a9a850dd/tp/socket"
@@ -197,6 +198,12 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	}
 	if ctx.Err() != nil {
 		return ctx, ctxStatus(ctx, "before the call was sent")
+	}
+	if c.result != nil {
+		if t := reflect.TypeOf(c.result); t.Kind() != reflect.Pointer {
+			// Checked here, not after the remote handler ran.
+			return ctx, NewStatus(CodeInvalidArgument, "the result must be a pointer or nil, got "+t.String(), nil)
+		}
 	}
 	m := s.message(ctx, socket.TypeCall, c.serviceMethod, arg, settings)
 	defer socket.ReleaseMessage(m)

@@ -143,4 +143,8 @@ func TestLogging(t *testing.T) {
 	for _, want := range []string{"dir=recv type=CALL service_method=/sleepy", "dir=send type=REPLY", "slow handler"} {
 		waitFor(t, "server log line "+want, func() bool { return strings.Contains(srvLog.String(), want) })
 	}
+	// Arguments and results are logged by value, not as addresses.
+	if log := srvLog.String(); strings.Contains(log, "body=0x") || !strings.Contains(log, "body=30") {
+		t.Errorf("server log shows a body by its address, or not at all:\n%s", log)
+	}
 }
