@@ -15,6 +15,7 @@
 //	call_made_seconds{service_method}          from Call to its outcome
 //	pushes_received_total{service_method}      PUSHes that reached a handler
 //	pushes_sent_total{service_method}          PUSHes sent
+//	pushes_dropped_total                        PUSHes no handler took (their senders cannot know)
 //	sessions                                    sessions held
 //	handlers_running, handler_pool_size         the handler pool's occupancy and size
 //
@@ -110,9 +111,16 @@ func New(cfg Config) (*Metrics, error) {
 			return float64(size)
 		}
 	}
+	dropped := func() float64 {
+		if p := m.peer.Load(); p != nil {
+			return float64(p.DroppedPushes())
+		}
+		return 0
+	}
 	collectors := []prometheus.Collector{m.callsServed, m.callsMade, m.servedTime, m.madeTime, m.pushesIn, m.pushesOut, m.sessions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handlers_running", "Handlers running now.")), pool(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handler_pool_size", "Handlers that may run at once.")), pool(false)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("pushes_dropped_total", "PUSHes no handler took: no route, a refusing hook, a full pool.")), dropped),
 	}
 	for i, c := range collectors {
 		if err := cfg.Registerer.Register(c); err != nil {

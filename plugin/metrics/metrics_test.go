@@ -64,6 +64,7 @@ func TestMetrics(t *testing.T) {
 	cancel()
 	sess.Push(ctx, "/tick", nil)
 	<-pushed
+	sess.Push(ctx, "/nobody/listens", nil)
 
 	gauge := func(name string) float64 {
 		return testutil.ToFloat64(gaugeFunc{reg, name})
@@ -91,6 +92,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s{peer=%s,service_method=%s,code=%q} = %v, want %v", c.metric, c.peer, c.method, c.code, got, c.want)
 		}
 	}
+	tptest.WaitFor(t, "the dropped push", func() bool { return gauge("tp_pushes_dropped_total") == 1 })
 	if got := gauge("tp_sessions"); got != 2 {
 		t.Errorf("sessions over both peers = %v, want 2", got)
 	}
@@ -150,7 +152,7 @@ func (g gaugeFunc) Collect(ch chan<- prometheus.Metric) {
 	for _, mf := range mfs {
 		if mf.GetName() == g.name {
 			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
+				sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 			}
 		}
 	}
