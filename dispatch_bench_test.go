@@ -18,9 +18,12 @@ func (*dispatchCtrl) EchoPtr(arg *[]byte) (*[]byte, *Status) { return arg, nil }
 
 func dispatchPtr(ctx CallCtx, arg *[]byte) (*[]byte, *Status) { return arg, nil }
 
+func dispatchTyped(ctx CallCtx, arg *[]byte) (*[]byte, error) { return arg, nil }
+
 // BenchmarkDispatch is the router's share of serving a CALL: find the
 // route, decode a 581-byte []byte argument (plain codec) and call the
-// handler, for a struct method and for a function.
+// handler: a struct method and a function registered by reflection, and a
+// function registered with HandleCall, which calls it directly.
 func BenchmarkDispatch(b *testing.B) {
 	p, err := NewPeer(PeerConfig{})
 	if err != nil {
@@ -30,8 +33,9 @@ func BenchmarkDispatch(b *testing.B) {
 	p.RouteCall(new(dispatchCtrl))
 	p.RouteCallFunc(dispatchFunc)
 	p.RouteCallFunc(dispatchPtr)
+	HandleCall(p.Router(), "/typed", dispatchTyped)
 	s := &Session{peer: p}
-	for _, route := range []string{"/dispatch_ctrl/echo", "/dispatch_ctrl/echo_ptr", "/dispatch_func", "/dispatch_ptr"} {
+	for _, route := range []string{"/dispatch_ctrl/echo", "/dispatch_ctrl/echo_ptr", "/dispatch_func", "/dispatch_ptr", "/typed"} {
 		b.Run(route, func(b *testing.B) {
 			in := &socket.Message{Type: socket.TypeCall, ServiceMethod: route, BodyCodec: codec.PlainID, Payload: make([]byte, 581)}
 			b.ReportAllocs()

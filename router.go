@@ -411,19 +411,11 @@ func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
 		}
 		fn := m.Func
 		h := &Handler{name: group.join(r.mapName(m.Name)), isCall: isCall, argType: argType, plugins: group.plugins}
-		if call := directMethod(fn, isCall, errResult); call != nil {
-			h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-				recv := reflect.New(st)
-				recv.Elem().Field(ctxField).Set(c.value(isCall))
-				return call(recv.UnsafePointer(), arg.UnsafePointer())
-			}
-		} else {
-			h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-				recv := reflect.New(st)
-				recv.Elem().Field(ctxField).Set(c.value(isCall))
-				in := [2]reflect.Value{recv, arg}
-				return results(fn.Call(in[:]), isCall, errResult)
-			}
+		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+			recv := reflect.New(st)
+			recv.Elem().Field(ctxField).Set(c.value(isCall))
+			in := [2]reflect.Value{recv, arg}
+			return results(fn.Call(in[:]), isCall, errResult)
 		}
 		group.register(h, false)
 		names = append(names, h.name)
@@ -457,11 +449,9 @@ func (r *Router) routeFunc(fn any, isCall bool, ps []Plugin) string {
 		group = r.SubRoute(r.mapName(recv))
 	}
 	h := &Handler{name: group.join(r.mapName(name)), isCall: isCall, argType: argType, plugins: r.plugins.with(ps...)}
-	if h.invoke = directFunc(v, isCall, errResult); h.invoke == nil {
-		h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			in := [2]reflect.Value{c.value(isCall), arg}
-			return results(v.Call(in[:]), isCall, errResult)
-		}
+	h.invoke = func(c *handlerCtx, arg reflect.Value) (any, *Status) {
+		in := [2]reflect.Value{c.value(isCall), arg}
+		return results(v.Call(in[:]), isCall, errResult)
 	}
 	r.register(h, false)
 	return h.name

@@ -49,3 +49,12 @@ func CodeOf(err error) Code {
 	}
 	return status.From(err, CodeUnknown, "").Code()
 }
+
+// errStatus turns a handler's or hook's error into a Status: nil (and a
+// nil *Status held in an error) is success.
+func errStatus(err error) *Status {
+	if err == nil {
+		return nil
+	}
+	return toStatus(err)
+}

@@ -97,7 +97,7 @@ func newTP(o options) (*tpSystem, error) {
 }
 
 // Echo is tp's handler.
-func Echo(ctx tp.CallCtx, arg *benchpb.BenchmarkMessage) (*benchpb.BenchmarkMessage, *tp.Status) {
+func Echo(ctx tp.CallCtx, arg *benchpb.BenchmarkMessage) (*benchpb.BenchmarkMessage, error) {
 	return handle(arg), nil
 }
 
@@ -111,7 +111,7 @@ func (s *tpSystem) serve(ln net.Listener) error {
 		return err
 	}
 	defer p.Close()
-	p.RouteCallFunc(Echo)
+	tp.HandleCall(p.Router(), "/echo", Echo)
 	return p.Serve(ln)
 }
 
