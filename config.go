@@ -39,8 +39,10 @@ type PeerConfig struct {
 	// RedialInterval is the pause between redial attempts; 0 means 100 ms.
 	RedialInterval time.Duration
 
-	// BodyCodec is the name of the default body codec; "" means "json".
-	BodyCodec string
+	// BodyCodec is the id of the default body codec, such as
+	// codec.ProtobufID (WithBodyCodec takes the same ids per message); 0
+	// means codec.JSONID.
+	BodyCodec byte
 	// Proto frames messages; nil means rawproto, the compact binary proto.
 	Proto socket.ProtoFunc
 	// Socket tunes every connection: read limit, buffers, TCP options.
@@ -93,7 +95,6 @@ type PeerConfig struct {
 // settings is a PeerConfig with its defaults applied and checked.
 type settings struct {
 	PeerConfig
-	bodyCodec byte
 	countTime bool
 }
 
@@ -122,14 +123,12 @@ func (c PeerConfig) settle() (settings, *Status) {
 	if s.RedialInterval <= 0 {
 		s.RedialInterval = 100 * time.Millisecond
 	}
-	if s.BodyCodec == "" {
-		s.BodyCodec = "json"
+	if s.BodyCodec == 0 {
+		s.BodyCodec = codec.JSONID
 	}
-	if bc, err := codec.ByName(s.BodyCodec); err != nil {
+	if _, err := codec.ByID(s.BodyCodec); err != nil {
 		bad = append(bad, fmt.Sprintf("BodyCodec %q: %v", s.BodyCodec, err))
-		s.bodyCodec = codec.JSONID
-	} else {
-		s.bodyCodec = bc.ID()
+		s.BodyCodec = codec.JSONID
 	}
 	if s.Proto == nil {
 		s.Proto = rawproto.New()

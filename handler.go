@@ -31,7 +31,7 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		out.Type, out.Seq, out.ServiceMethod = socket.TypeReply, m.Seq, m.ServiceMethod
 		out.BodyCodec = m.BodyCodec // reply in the caller's codec
 		if out.BodyCodec == 0 {
-			out.BodyCodec = p.cfg.bodyCodec
+			out.BodyCodec = p.cfg.BodyCodec
 		}
 		out.XferPipe = append(out.XferPipe, m.XferPipe...)
 		c.output = out

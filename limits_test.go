@@ -111,7 +111,7 @@ func TestLyingLengthPrefix(t *testing.T) {
 // A bad config is an error from NewPeer naming every bad field, and a peer
 // however made closes cleanly, served or not, more than once.
 func TestBadConfig(t *testing.T) {
-	p, err := tp.NewPeer(tp.PeerConfig{Network: "udp", BodyCodec: "nope", PoolSize: -1, Logger: quiet})
+	p, err := tp.NewPeer(tp.PeerConfig{Network: "udp", BodyCodec: 'Z', PoolSize: -1, Logger: quiet})
 	if p != nil || tp.CodeOf(err) != tp.CodeInvalidArgument {
 		t.Fatalf("NewPeer with a bad config: %v, %v; want no peer and invalid argument", p, err)
 	}

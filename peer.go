@@ -387,7 +387,7 @@ func (p *Peer) Sessions() iter.Seq[*Session] { return p.hub.each }
 // failed, each naming its session.
 func (p *Peer) Broadcast(ctx context.Context, serviceMethod string, arg any, keep func(*Session) bool, settings ...MessageSetting) error {
 	m := socket.AcquireMessage()
-	m.BodyCodec, m.Body = p.cfg.bodyCodec, arg
+	m.BodyCodec, m.Body = p.cfg.BodyCodec, arg
 	for _, set := range settings {
 		set(m)
 	}

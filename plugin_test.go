@@ -159,7 +159,7 @@ func TestPeerHooksAbortNewPeer(t *testing.T) {
 			t.Fatalf("NewPeer with %s refusing: %v, %v", deny, p, err)
 		}
 	}
-	for _, cfg := range []tp.PeerConfig{{Network: "udp"}, {BodyCodec: "xml"}} {
+	for _, cfg := range []tp.PeerConfig{{Network: "udp"}, {BodyCodec: 'Z'}} {
 		if _, err := tp.NewPeer(cfg); tp.CodeOf(err) != tp.CodeInvalidArgument {
 			t.Fatalf("NewPeer(%+v): %v, want invalid argument", cfg, err)
 		}

@@ -171,7 +171,7 @@ func (s *Session) newCall(serviceMethod string, result any) *CallCmd {
 func (s *Session) message(ctx context.Context, t socket.Type, serviceMethod string, arg any, settings []MessageSetting) *socket.Message {
 	p := s.peer
 	m := socket.AcquireMessage()
-	m.Type, m.ServiceMethod, m.BodyCodec, m.Body = t, serviceMethod, p.cfg.bodyCodec, arg
+	m.Type, m.ServiceMethod, m.BodyCodec, m.Body = t, serviceMethod, p.cfg.BodyCodec, arg
 	if d, ok := ctx.Deadline(); ok {
 		m.Deadline = d
 	}

@@ -85,7 +85,7 @@ func newTP(o options) (*tpSystem, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.settings = append(s.settings, tp.WithBodyCodec(c.ID()))
+	s.cfg.BodyCodec = c.ID()
 	for _, name := range strings.FieldsFunc(o.xfer, func(r rune) bool { return r == ',' }) {
 		f, err := xfer.ByName(name)
 		if err != nil {

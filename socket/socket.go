@@ -400,21 +400,3 @@ func (s *Socket) SetReadDeadline(t time.Time) error {
 	s.userDeadline.Store(&t)
 	return s.conn.SetReadDeadline(t)
 }
-
-// FD calls fn with the connection's file descriptor, which is valid only
-// during the call. It fails for connections without one, such as net.Pipe.
-func (s *Socket) FD(fn func(fd uintptr)) error {
-	c := s.conn
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("socket: %T has no file descriptor", s.conn)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	return rc.Control(fn)
-}
