@@ -24,9 +24,15 @@ type pendingCalls struct {
 type pendingShard struct {
 	mu     sync.Mutex
 	calls  map[uint32]*CallCmd
+	peak   int // the most calls the map has held: Go maps never shrink
 	closed bool
-	_      [40]byte // keep shards on their own cache lines
+	_      [32]byte // keep shards on their own cache lines
 }
+
+// maxIdleShard is the most calls an emptied shard's map may have held
+// and still be kept; a burst past it should not pin its buckets for the
+// connection's life.
+const maxIdleShard = 1024
 
 func (p *pendingCalls) shard(seq uint32) *pendingShard { return &p.shards[seq%uint32(len(p.shards))] }
 
@@ -54,6 +60,7 @@ func (p *pendingCalls) add(c *CallCmd) addResult {
 		return seqInUse
 	}
 	s.calls[c.seq] = c
+	s.peak = max(s.peak, len(s.calls))
 	p.n.Add(1)
 	return added
 }
@@ -66,6 +73,9 @@ func (p *pendingCalls) take(seq uint32) *CallCmd {
 	c := s.calls[seq]
 	if c != nil {
 		delete(s.calls, seq)
+		if len(s.calls) == 0 && s.peak > maxIdleShard {
+			s.calls, s.peak = nil, 0
+		}
 		p.left(1)
 	}
 	s.mu.Unlock()

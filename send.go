@@ -130,7 +130,9 @@ func (s *Session) AsyncCall(ctx context.Context, serviceMethod string, arg, resu
 	c := s.newCall(serviceMethod, result)
 	c.asyncDone = done
 	if s.loadState() != stateActive {
-		go s.sendAsync(ctx, c, arg, settings)
+		if !s.peer.spawn(func() { s.sendAsync(ctx, c, arg, settings) }) {
+			c.complete(errPeerClosing)
+		}
 		return c
 	}
 	s.sendAsync(ctx, c, arg, settings)

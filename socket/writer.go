@@ -166,7 +166,7 @@ func (w *writer) writeBatch() error {
 	w.mu.Unlock()
 	_, err := w.w.Write(batch)
 	w.mu.Lock()
-	if cap(batch) <= 4*w.maxPending { // one huge frame should not pin its memory
+	if cap(batch) <= w.maxPending { // one huge frame should not pin its memory
 		w.spare = batch[:0]
 	} else {
 		w.spare = nil
@@ -214,7 +214,7 @@ func (w *writer) release() {
 	if w.err != nil {
 		w.pending, w.spare = nil, nil
 	}
-	if cap(w.pending) > 4*w.maxPending {
+	if cap(w.pending) > w.maxPending {
 		w.pending = nil
 	}
 	if w.queued {
