@@ -274,6 +274,11 @@ func (s *Socket) QueueMessage(m *Message) error {
 }
 
 func (s *Socket) writeMessage(ctx context.Context, m *Message, mode waitMode) error {
+	if mode == waitForRoom {
+		if err := s.w.awaitRoom(ctx); err != nil {
+			return err
+		}
+	}
 	bp := bufpool.Get(len(m.Payload) + len(m.ServiceMethod) + 512)
 	frame, err := s.proto.Pack((*bp)[:0], m)
 	if err != nil {

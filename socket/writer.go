@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seed-a9a850dd/tp/status"
 )
@@ -42,6 +43,8 @@ type writer struct {
 	w          io.Writer
 	maxPending int
 
+	full atomic.Bool // owned with pending at maxPending or past it: writers will wait
+
 	mu     sync.Mutex
 	room   chan struct{} // closed when pending shrinks, the owner leaves or the writer ends; nil until someone waits
 	owned  bool          // a goroutine is writing to w
@@ -75,6 +78,35 @@ const (
 	waitForRoom waitMode = iota // until ctx ends
 	neverWait                   // append past maxPending, up to hardLimit
 )
+
+// awaitRoom waits, when the writer is full, until it is not or ctx ends:
+// a writer calls it before packing its frame, so a stalled connection
+// costs its writers no encoding they would throw away. Not full, it costs
+// an atomic load.
+func (w *writer) awaitRoom(ctx context.Context) error {
+	if !w.full.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	for w.owned && len(w.pending) >= w.maxPending && w.err == nil && !w.closed {
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctxError(ctx)
+		}
+		w.mu.Lock()
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+// setFull records whether writers must wait. Called with mu held.
+func (w *writer) setFull() { w.full.Store(w.owned && len(w.pending) >= w.maxPending) }
 
 // write puts frame on the wire or in line for it. It returns ErrClosed after
 // close, the sticky error after a failed write, and ctx's status if ctx
@@ -119,6 +151,7 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 	w.pending = append(w.pending, frame...)
 	if w.owned {
 		w.queued = true
+		w.setFull()
 		w.mu.Unlock()
 		return nil
 	}
@@ -162,6 +195,7 @@ func (w *writer) writeBatch() error {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = w.spare[:0]
+	w.setFull()
 	w.wake() // room for writers waiting on maxPending
 	w.mu.Unlock()
 	_, err := w.w.Write(batch)
@@ -223,6 +257,7 @@ func (w *writer) release() {
 		w.contended--
 	}
 	w.owned = false
+	w.setFull()
 	w.wake()
 }
 
