@@ -88,8 +88,10 @@ type PeerConfig struct {
 	// It is implied by PrintDetail and SlowCallThreshold.
 	CountTime bool
 
-	// RPCStyle names routes like "Math.Add" instead of "/math/add".
-	RPCStyle bool
+	// Naming turns the Go names of registered structs, methods and
+	// functions into routes. The zero value is HTTPNaming ("/math/add");
+	// RPCNaming gives "Math.Add"; any other is the application's.
+	Naming Naming
 }
 
 // settings is a PeerConfig with its defaults applied and checked.

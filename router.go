@@ -25,9 +25,9 @@ type Router struct {
 // routeTable is shared by a router and its groups. Lookups load an
 // immutable snapshot; registration copies it.
 type routeTable struct {
-	mu       sync.Mutex
-	routes   atomic.Pointer[routes]
-	rpcStyle bool
+	mu     sync.Mutex
+	routes atomic.Pointer[routes]
+	naming Naming
 }
 
 type routes struct {
@@ -35,8 +35,14 @@ type routes struct {
 	unknownCall, unknownPush *Handler
 }
 
-func newRouter(rpcStyle bool, p *plugins) *Router {
-	t := &routeTable{rpcStyle: rpcStyle}
+func newRouter(n Naming, p *plugins) *Router {
+	if n.Word == nil {
+		n.Word = HTTPNaming.Word
+	}
+	if n.Join == nil {
+		n.Join = HTTPNaming.Join
+	}
+	t := &routeTable{naming: n}
 	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}})
 	return &Router{table: t, plugins: p}
 }
@@ -195,16 +201,36 @@ func (r *Router) SubRoute(prefix string, plugins ...Plugin) *Router {
 	return &Router{table: r.table, prefix: r.join(prefix), plugins: r.plugins.with(plugins...)}
 }
 
-// join appends a name to the router's prefix: "/a" + "b" = "/a/b" in HTTP
-// style, "A" + "B" = "A.B" in RPC style.
-func (r *Router) join(name string) string {
-	if r.table.rpcStyle {
-		if r.prefix == "" {
+// join appends a name to the router's prefix, as the peer's Naming joins.
+func (r *Router) join(name string) string { return r.table.naming.Join(r.prefix, name) }
+
+// Naming turns Go names into routes: Word maps one identifier (a struct's,
+// a method's or a function's name), and Join appends a name to a prefix
+// (a SubRoute's, or a struct's route). A nil field takes HTTPNaming's.
+type Naming struct {
+	Word func(goName string) string
+	Join func(prefix, name string) string
+}
+
+// HTTPNaming is the default, teleport's: words in snake case, an
+// underscore starting a new segment, segments joined by "/": Math.Add is
+// "/math/add", UserInfo.GetName "/user_info/get_name", Math.V2_Add
+// "/math/v2/add".
+var HTTPNaming = Naming{
+	Word: httpName,
+	Join: func(prefix, name string) string { return prefix + "/" + strings.Trim(name, "/") },
+}
+
+// RPCNaming keeps Go names as written and joins them with ".": Math.Add
+// is "Math.Add", as net/rpc names methods.
+var RPCNaming = Naming{
+	Word: func(name string) string { return name },
+	Join: func(prefix, name string) string {
+		if prefix == "" {
 			return name
 		}
-		return r.prefix + "." + name
-	}
-	return r.prefix + "/" + strings.Trim(name, "/")
+		return prefix + "." + name
+	},
 }
 
 // RouteCall registers the methods of ctrl as CALL handlers. ctrl is a
@@ -216,7 +242,8 @@ func (r *Router) join(name string) string {
 // are HTTP-style: words in snake case, an underscore starting a new path
 // segment, so Math.Add serves "/math/add", UserInfo.GetName
 // "/user_info/get_name" and Math.V2_Add "/math/v2/add"; with
-// PeerConfig.RPCStyle they serve "Math.Add" as written. SubRoute adds a
+// PeerConfig.Naming set to RPCNaming they serve "Math.Add" as written,
+// and Naming may be the application's own. SubRoute adds a
 // prefix. It returns the routes.
 //
 // Each call gets a new, zero Ctrl whose CallCtx is set: fields of the
@@ -532,12 +559,7 @@ var pkgPath = regexp.MustCompile(`[^\[\],\s*]*\.`)
 // "pkg.F.func1.2".
 var funcLiteral = regexp.MustCompile(`\.func\d+(\.\d+)*$`)
 
-func (r *Router) mapName(name string) string {
-	if r.table.rpcStyle {
-		return name
-	}
-	return httpName(name)
-}
+func (r *Router) mapName(name string) string { return r.table.naming.Word(name) }
 
 // httpName maps a Go name to a path the way teleport does: words become
 // snake case and an underscore starts a new path segment, so "AaBb" is

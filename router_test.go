@@ -60,7 +60,7 @@ func TestRouteNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPeer(t, tp.PeerConfig{RPCStyle: tt.rpc})
+			p := newPeer(t, tp.PeerConfig{Naming: naming(tt.rpc)})
 			r := p.Router()
 			if tt.sub != "" {
 				r = p.SubRoute(tt.sub)
@@ -273,7 +273,7 @@ func (c *Counter) Incr(ctx tp.CallCtx, arg *int) (int, error) {
 func TestRouteNamesOfGenericsAndMethodValues(t *testing.T) {
 	for _, rpc := range []bool{false, true} {
 		t.Run(fmt.Sprint("rpc=", rpc), func(t *testing.T) {
-			srv := newPeer(t, tp.PeerConfig{RPCStyle: rpc})
+			srv := newPeer(t, tp.PeerConfig{Naming: naming(rpc)})
 			counter := new(Counter)
 			var names []string
 			names = append(names, srv.RouteCallFunc(EchoT[Arg]), srv.RouteCallFunc(EchoT[Res]), srv.RouteCallFunc(counter.Incr))
@@ -356,5 +356,30 @@ func TestDroppedPushes(t *testing.T) {
 	waitFor(t, "the drops to be counted", func() bool { return srv.DroppedPushes() == 5 })
 	if n := strings.Count(logs.String(), "level=WARN msg=\"dropped a push no handler takes\""); n != 1 {
 		t.Fatalf("%d WARN lines for 5 drops in a burst, want 1:\n%s", n, logs.String())
+	}
+}
+
+// naming is RPCNaming for rpc, else the default.
+func naming(rpc bool) tp.Naming {
+	if rpc {
+		return tp.RPCNaming
+	}
+	return tp.Naming{}
+}
+
+// An application's own Naming names every route.
+func TestCustomNaming(t *testing.T) {
+	kebab := tp.Naming{
+		Word: func(s string) string { return strings.ToLower(s) },
+		Join: func(prefix, name string) string { return prefix + "::" + name },
+	}
+	srv := newPeer(t, tp.PeerConfig{Naming: kebab})
+	got := srv.RouteCall(new(Math))
+	if !slices.Contains(got, "::math::add") {
+		t.Fatalf("routes %q, want ::math::add among them", got)
+	}
+	sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+	if sum, err := tp.Call[int](context.Background(), sess, "::math::add", []int{2, 3}); err != nil || sum != 5 {
+		t.Fatalf("::math::add: %d, %v", sum, err)
 	}
 }

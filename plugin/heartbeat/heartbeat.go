@@ -71,7 +71,7 @@ func New(cfg Config) *Heartbeat {
 func (h *Heartbeat) Name() string { return "heartbeat" }
 
 // Heartbeat is the pong: the route pings call. Its name follows the peer's
-// naming style: "/heartbeat", or "Heartbeat" with PeerConfig.RPCStyle.
+// naming: "/heartbeat", or "Heartbeat" with tp.RPCNaming.
 func heartbeat(tp.CallCtx, *struct{}) (*struct{}, *tp.Status) { return nil, nil }
 
 // PostNewPeer registers the heartbeat route.

@@ -26,7 +26,7 @@ func Shout(ctx tp.PushCtx, s *string) *tp.Status {
 
 func TestIgnoreCase(t *testing.T) {
 	for _, rpc := range []bool{false, true} {
-		srv := tptest.NewPeer(t, tp.PeerConfig{RPCStyle: rpc}, ignorecase.New())
+		srv := tptest.NewPeer(t, tp.PeerConfig{Naming: naming(rpc)}, ignorecase.New())
 		add := srv.RouteCall(new(Math))[0]
 		shout := srv.RoutePushFunc(Shout)
 		sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, srv))
@@ -67,4 +67,11 @@ func TestRoutesThatDifferOnlyInCase(t *testing.T) {
 		}
 	}()
 	srv.SubRoute("V1").RouteCallFunc(Lower)
+}
+
+func naming(rpc bool) tp.Naming {
+	if rpc {
+		return tp.RPCNaming
+	}
+	return tp.HTTPNaming
 }
