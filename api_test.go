@@ -142,11 +142,52 @@ func TestAddrAndDialer(t *testing.T) {
 	if n, err := tp.Call[int](context.Background(), sess, "/ping", 1); err != nil || n != 2 {
 		t.Fatalf("a call after the redial: %d, %v", n, err)
 	}
-	if _, err := cli.Dial(context.Background(), "elsewhere"); tp.CodeOf(err) != tp.CodeDialFailed || !strings.Contains(err.Error(), "unknown service") {
+	// The dialer's error is Dial's, once the retries RedialTimes allows end
+	// with the context.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := cli.Dial(ctx, "elsewhere"); tp.CodeOf(err) != tp.CodeDialFailed || !strings.Contains(err.Error(), "unknown service") {
 		t.Fatalf("a name the dialer refuses: %v", err)
 	}
 	srv.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("ListenAndServe after Close: %v", err)
+	}
+}
+
+// With RedialTimes, a first dial to a peer that is not up yet is tried
+// again until it is (within the dial's context).
+func TestFirstDialRetries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens here, for now
+	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dialed := make(chan error, 1)
+	go func() {
+		_, err := cli.Dial(ctx, addr)
+		dialed <- err
+	}()
+	select {
+	case err := <-dialed:
+		t.Fatalf("Dial returned before anything listened: %v", err)
+	case <-time.After(100 * time.Millisecond): // some attempts fail meanwhile
+	}
+	srv := newPeer(t, tp.PeerConfig{})
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	go srv.Serve(ln)
+	if err := <-dialed; err != nil {
+		t.Fatalf("Dial once the peer is up: %v", err)
+	}
+	// Without RedialTimes, nobody there is Dial's error at once.
+	if _, err := newPeer(t, tp.PeerConfig{}).Dial(ctx, "127.0.0.1:1"); tp.CodeOf(err) != tp.CodeDialFailed {
+		t.Fatalf("a dial to nobody: %v", err)
 	}
 }

@@ -34,7 +34,8 @@ type PeerConfig struct {
 	// included; 0 means 15 seconds.
 	DialTimeout time.Duration
 	// RedialTimes is how often a dialed session whose connection breaks is
-	// redialed before it gives up: 0 never, negative forever.
+	// redialed before it gives up: 0 never, negative forever. Dial tries a
+	// first connection that reaches nobody as often, within its context.
 	RedialTimes int
 	// RedialInterval is the pause between redial attempts; 0 means 100 ms.
 	RedialInterval time.Duration

@@ -245,12 +245,29 @@ func (p *Peer) spawn(fn func()) bool {
 // have passed and the peer has said hello (every tp peer does at once, so
 // an address where nothing serves tp fails here, not at the first call).
 // ctx bounds all of it, as does PeerConfig.DialTimeout each attempt. With
-// RedialTimes set, the session redials when its connection breaks.
+// RedialTimes set, a first dial that reaches nobody is tried again as a
+// redial is (RedialTimes times, RedialInterval apart, within ctx), and the
+// session redials when its connection breaks.
 func (p *Peer) Dial(ctx context.Context, addr string) (*Session, error) {
 	if p.closing.Load() {
 		return nil, errPeerClosing
 	}
 	sock, st := p.dial(ctx, addr)
+	for i := 0; st != nil && (p.cfg.RedialTimes < 0 || i < p.cfg.RedialTimes); i++ {
+		// Nobody answered (yet): a peer starting up, say. Refusals by a
+		// peer that answered are final and come later, from startSocket.
+		t := time.NewTimer(p.cfg.RedialInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, st
+		case <-p.closed.Done():
+			t.Stop()
+			return nil, errPeerClosing
+		}
+		sock, st = p.dial(ctx, addr)
+	}
 	if st != nil {
 		return nil, st
 	}
