@@ -51,7 +51,7 @@ func hostileServer(t *testing.T) (*tp.Peer, string) {
 }
 
 func packed(t *testing.T, m *socket.Message) []byte {
-	b, err := rawproto.New()().Pack(nil, m)
+	b, err := socket.Pack(rawproto.New()(), nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}

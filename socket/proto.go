@@ -11,50 +11,70 @@ import (
 	"github.com/seed-a9a850dd/tp/status"
 )
 
-// Proto turns messages into frames and back. A Proto serves one connection:
-// Pack may be called from many goroutines at once, Unpack from one at a time.
+// Proto encodes a message's header, beside its body, inside the frame
+// envelope the socket writes (see Pack). A proto sees the body only as
+// bytes: the socket encodes Body with the body codec once, before Encode,
+// and leaves decoding to whoever reads the message. A Proto serves one
+// connection: Encode may be called from many goroutines at once, Decode
+// from one at a time.
 type Proto interface {
 	// Version returns the byte that marks the proto's frames and its name.
 	Version() (byte, string)
-	// Pack appends the frame carrying m to dst and returns the result.
-	Pack(dst []byte, m *Message) ([]byte, error)
-	// Unpack reads exactly one frame from r into m. After an error the
+	// Encode appends m's header fields and its body, m.Payload, to dst.
+	Encode(dst []byte, m *Message) ([]byte, error)
+	// Decode sets m's header fields from b, what Encode wrote, and
+	// m.Payload to the body's bytes, which may alias b. After an error the
 	// stream cannot be trusted and the connection should be closed.
-	Unpack(r *Reader, m *Message) error
+	Decode(b []byte, m *Message) error
 }
 
 // ProtoFunc makes the Proto for one connection, so a proto may keep
 // per-connection state, such as a cache of service-method strings.
 type ProtoFunc func() Proto
 
-// The envelope shared by tp's protos: a length prefix, so the reader takes
-// a whole frame at once and can refuse it before allocating, and the filter
+// The envelope around every frame: a length prefix, so the reader takes a
+// whole frame at once and can refuse it before allocating, and the filter
 // pipe in clear, since it must be read before the rest can be undone:
 //
 //	size     uint32, big endian: bytes after this field
-//	version  uint8: which proto packed the frame
+//	version  uint8: which proto encoded the frame
 //	npipe    uint8: number of xfer filters
 //	pipe     [npipe]uint8: filter ids, in the order they were applied
-//	inner    [size-2-npipe]byte: the proto's own encoding, filtered
+//	inner    [size-2-npipe]byte: the proto's encoding, filtered
 //
-// AppendFrame writes it, and Reader.ReadFrame reads it back.
+// Pack writes it, and the socket's reader (or Unpack) reads it back.
 const envelopeHead = 4 + 1 + 1
 
-// AppendFrame appends to dst the envelope around inner(m's encoding),
-// filtered through m.XferPipe. inner appends the proto's own encoding of m.
-func AppendFrame(dst []byte, version byte, m *Message, inner func([]byte, *Message) ([]byte, error)) ([]byte, error) {
+// Pack appends to dst the frame carrying m: its body encoded with its body
+// codec (or its Payload as it is when Body is nil), the header and body
+// encoded by p, filtered through m.XferPipe, in the envelope. m is left as
+// it was. It is what Socket.WriteMessage writes; tests and tools use it
+// to make frames without a connection.
+func Pack(p Proto, dst []byte, m *Message) ([]byte, error) {
 	if len(m.XferPipe) > math.MaxUint8 {
 		return dst, status.New(status.InvalidArgument, fmt.Sprintf("xfer pipe has %d filters; at most 255 fit in a frame", len(m.XferPipe)), nil)
 	}
+	payload := m.Payload
+	if m.Body != nil {
+		body := bufpool.Get(bodyHint)
+		defer bufpool.Put(body)
+		var err error
+		if *body, err = m.MarshalBody((*body)[:0]); err != nil {
+			return dst, err
+		}
+		m.Payload = *body
+		defer func() { m.Payload = payload }()
+	}
+	version, _ := p.Version()
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, version, byte(len(m.XferPipe)))
 	dst = append(dst, m.XferPipe...)
 	var err error
 	if len(m.XferPipe) == 0 {
-		dst, err = inner(dst, m)
+		dst, err = p.Encode(dst, m)
 	} else {
 		tmp := bufpool.Get(len(m.Payload) + 256)
-		*tmp, err = inner((*tmp)[:0], m)
+		*tmp, err = p.Encode((*tmp)[:0], m)
 		if err == nil {
 			dst, err = m.XferPipe.Pack(dst, *tmp)
 			if err != nil {
@@ -74,59 +94,118 @@ func AppendFrame(dst []byte, version byte, m *Message, inner func([]byte, *Messa
 	return dst, nil
 }
 
-// Reader is the buffered read side of a connection, as a Proto sees it.
-// It is used by one goroutine at a time.
-type Reader struct {
+// bodyHint is the buffer a body is first encoded into: a typical RPC body
+// fits, so encoding it does not grow the buffer.
+const bodyHint = 1 << 10
+
+// Unpack reads the one frame in frame, which Pack made, into m, refusing
+// it past limit bytes as a socket would. m's Payload may alias frame.
+func Unpack(p Proto, frame []byte, m *Message, limit int) error {
+	if len(frame) < 4 {
+		return status.New(status.BadMessage, "frame ends inside its length", nil)
+	}
+	if err := checkSize(frame[:4], limit); err != nil {
+		return err
+	}
+	if len(frame) < envelopeHead || int(binary.BigEndian.Uint32(frame[:4])) != len(frame)-4 {
+		return status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes does not match its length prefix", len(frame)), nil)
+	}
+	version, _ := p.Version()
+	rest, err := checkHead(frame[:envelopeHead], version)
+	if err != nil {
+		return err
+	}
+	m.Size = len(frame)
+	inner, err := unfilter(m, frame[envelopeHead:envelopeHead+rest], int(frame[5]), limit)
+	if err != nil {
+		return err
+	}
+	if err := p.Decode(inner, m); err != nil {
+		return status.From(err, status.BadMessage, "malformed frame")
+	}
+	return nil
+}
+
+// reader is the buffered read side of a connection. It is used by one
+// goroutine at a time.
+type reader struct {
 	br    *bufio.Reader
 	limit int
 	head  [envelopeHead]byte // scratch: a local array would escape through io.ReadFull
 }
 
-// NewReader returns a Reader over br that refuses frames larger than limit
-// bytes. Sockets make their own; this is for tests and for protos used
-// without a Socket.
-func NewReader(br *bufio.Reader, limit int) *Reader { return &Reader{br: br, limit: limit} }
+// readMessage reads one frame into m: the envelope, then p's header.
+func (r *reader) readMessage(p Proto, m *Message) error {
+	version, _ := p.Version()
+	b, err := r.readFrame(m, version)
+	if err != nil {
+		return err
+	}
+	if err := p.Decode(b, m); err != nil {
+		return status.From(err, status.BadMessage, "malformed frame")
+	}
+	return nil
+}
 
-// Read reads from the buffered connection.
-func (r *Reader) Read(p []byte) (int, error) { return r.br.Read(p) }
-
-// Limit returns the largest frame, in bytes, that the reader accepts.
-func (r *Reader) Limit() int { return r.limit }
-
-// ReadFrame reads one envelope (see AppendFrame), checks its size against
-// the limit before allocating anything and its version against version,
-// sets m.XferPipe, and returns the inner bytes with the filters undone.
-// The bytes live in storage m owns until m.Reset.
-func (r *Reader) ReadFrame(m *Message, version byte) ([]byte, error) {
+// readFrame reads one envelope, checks its size against the limit before
+// allocating anything and its version against version, sets m.XferPipe,
+// and returns the inner bytes with the filters undone. The bytes live in
+// storage m owns until m.Reset.
+func (r *reader) readFrame(m *Message, version byte) ([]byte, error) {
 	head := r.head[:]
 	if _, err := io.ReadFull(r.br, head[:4]); err != nil {
 		return nil, err
 	}
-	size := binary.BigEndian.Uint32(head[:4])
-	if uint64(size) > uint64(r.limit) {
-		return nil, status.New(status.TooLarge, fmt.Sprintf("frame of %d bytes exceeds the read limit of %d; raise the limit on both ends or send less", size, r.limit), nil)
-	}
-	if size < envelopeHead-4 {
-		return nil, status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes is shorter than its header", size), nil)
+	if err := checkSize(head[:4], r.limit); err != nil {
+		return nil, err
 	}
 	if _, err := io.ReadFull(r.br, head[4:]); err != nil {
 		return nil, unexpected(err)
 	}
-	if head[4] != version {
-		return nil, status.New(status.Unsupported, fmt.Sprintf("frame has proto version %d, this end reads %d: both ends must use the same proto", head[4], version), nil)
+	rest, err := checkHead(head, version)
+	if err != nil {
+		return nil, err
 	}
-	npipe := int(head[5])
-	rest := int(size) - 2
-	if npipe > rest {
-		return nil, status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes cannot hold %d filter ids", size, npipe), nil)
-	}
-	m.Size = int(size) + 4
+	m.Size = rest + envelopeHead
 	buf, err := r.readBody(m, rest)
 	if err != nil {
 		return nil, unexpected(err)
 	}
-	m.XferPipe = append(m.XferPipe[:0], (*buf)[:npipe]...)
-	inner := (*buf)[npipe:]
+	return unfilter(m, *buf, int(head[5]), r.limit)
+}
+
+// checkSize refuses a frame whose length prefix passes limit, before
+// anything is allocated for it.
+func checkSize(prefix []byte, limit int) error {
+	size := binary.BigEndian.Uint32(prefix)
+	if uint64(size) > uint64(limit) {
+		return status.New(status.TooLarge, fmt.Sprintf("frame of %d bytes exceeds the read limit of %d; raise the limit on both ends or send less", size, limit), nil)
+	}
+	if size < envelopeHead-4 {
+		return status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes is shorter than its header", size), nil)
+	}
+	return nil
+}
+
+// checkHead checks the envelope's head (size, version, npipe) and returns
+// how many bytes follow it.
+func checkHead(head []byte, version byte) (int, error) {
+	if head[4] != version {
+		return 0, status.New(status.Unsupported, fmt.Sprintf("frame has proto version %d, this end reads %d: both ends must use the same proto", head[4], version), nil)
+	}
+	size := binary.BigEndian.Uint32(head[:4])
+	rest := int(size) - 2
+	if npipe := int(head[5]); npipe > rest {
+		return 0, status.New(status.BadMessage, fmt.Sprintf("frame of %d bytes cannot hold %d filter ids", size, npipe), nil)
+	}
+	return rest, nil
+}
+
+// unfilter reads the filter ids at the start of rest into m.XferPipe and
+// returns the inner bytes with the filters undone, in storage m owns.
+func unfilter(m *Message, rest []byte, npipe, limit int) ([]byte, error) {
+	m.XferPipe = append(m.XferPipe[:0], rest[:npipe]...)
+	inner := rest[npipe:]
 	if npipe == 0 {
 		return inner, nil
 	}
@@ -134,7 +213,8 @@ func (r *Reader) ReadFrame(m *Message, version byte) ([]byte, error) {
 		return nil, status.New(status.Unsupported, "frame uses an unknown filter", err)
 	}
 	out := bufpool.Get(len(inner) * 2)
-	if *out, err = m.XferPipe.Unpack((*out)[:0], inner, r.limit); err != nil {
+	var err error
+	if *out, err = m.XferPipe.Unpack((*out)[:0], inner, limit); err != nil {
 		bufpool.Put(out)
 		return nil, status.New(status.BadMessage, "cannot undo the frame's filters", err)
 	}
@@ -149,7 +229,7 @@ const firstChunk = 64 << 10
 
 // readBody reads n bytes into a buffer m holds, growing the buffer with
 // the bytes that arrive.
-func (r *Reader) readBody(m *Message, n int) (*[]byte, error) {
+func (r *reader) readBody(m *Message, n int) (*[]byte, error) {
 	buf := bufpool.Get(min(n, firstChunk))
 	m.hold(buf)
 	for len(*buf) < n {

@@ -2,8 +2,10 @@
 // Socket that reads and writes whole messages through a Proto.
 //
 // The socket package defines Message, the Proto interface and the frame
-// envelope tp's protos share; the protos themselves live in tp/proto/...,
-// the body codecs in tp/codec and the byte filters in tp/xfer.
+// envelope around every proto's encoding (Pack, Unpack). A proto encodes
+// only a header beside an opaque body: the socket encodes the body once,
+// with the body codec, and runs the xfer filters. The protos live in
+// tp/proto/..., the body codecs in tp/codec and the filters in tp/xfer.
 package socket
 
 import (
@@ -49,7 +51,7 @@ type Config struct {
 	// FrameTimeout bounds how long a frame may take to arrive once its first
 	// byte has, so a peer dripping bytes cannot hold a reader forever.
 	// 0 means DefaultFrameTimeout; negative means no bound. Frames in tp's
-	// envelope (see AppendFrame) that are already whole in the buffer skip
+	// envelope (see Pack) that are already whole in the buffer skip
 	// the timer; a proto with framing of its own pays a deadline update
 	// per frame.
 	FrameTimeout time.Duration
@@ -79,7 +81,7 @@ type Config struct {
 type Socket struct {
 	conn         net.Conn
 	proto        Proto
-	reader       Reader
+	reader       reader
 	limit        atomic.Int64
 	writeLimit   int
 	idleTimeout  time.Duration
@@ -175,7 +177,7 @@ func (s *Socket) ReadMessage(m *Message) error {
 	if err := s.armDeadlines(); err != nil {
 		return readError(err)
 	}
-	if err := s.proto.Unpack(&s.reader, m); err != nil {
+	if err := s.reader.readMessage(s.proto, m); err != nil {
 		return readError(err)
 	}
 	if !m.Type.Valid() {
@@ -280,7 +282,7 @@ func (s *Socket) writeMessage(ctx context.Context, m *Message, mode waitMode) er
 		}
 	}
 	bp := bufpool.Get(len(m.Payload) + len(m.ServiceMethod) + 512)
-	frame, err := s.proto.Pack((*bp)[:0], m)
+	frame, err := Pack(s.proto, (*bp)[:0], m)
 	if err != nil {
 		bufpool.Put(bp)
 		return status.From(err, status.BadMessage, "cannot pack the message")

@@ -1,13 +1,11 @@
 package socket_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -274,7 +272,7 @@ func frame(size uint32, rest ...byte) []byte {
 }
 
 func goodFrame(t *testing.T, m *socket.Message) []byte {
-	b, err := rawproto.New()().Pack(nil, m)
+	b, err := socket.Pack(rawproto.New()(), nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +284,7 @@ func TestReadErrors(t *testing.T) {
 	md5Frame[len(md5Frame)-20] ^= 1 // flip a bit of the body
 	badType := goodFrame(t, &socket.Message{Type: socket.TypePush})
 	badType[6] = 9
-	jsonFrame, _ := jsonproto.New()().Pack(nil, &socket.Message{Type: socket.TypeCall})
+	jsonFrame, _ := socket.Pack(jsonproto.New()(), nil, &socket.Message{Type: socket.TypeCall})
 	tests := []struct {
 		name  string
 		input []byte
@@ -326,18 +324,17 @@ func TestReadErrors(t *testing.T) {
 
 func TestReadLimitBeforeAllocation(t *testing.T) {
 	huge := frame(0xFFFFFFF0, rawproto.Version, 0)
+	p := rawproto.New()()
 	allocs := testing.AllocsPerRun(20, func() {
-		r := socket.NewReader(bufio.NewReaderSize(bytes.NewReader(huge), 16), 1<<20)
 		m := socket.Message{}
-		if _, err := r.ReadFrame(&m, rawproto.Version); err == nil {
+		if err := socket.Unpack(p, huge, &m, 1<<20); err == nil {
 			t.Fatal("a 4 GiB frame was accepted")
 		}
 	})
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
-	r := socket.NewReader(bufio.NewReaderSize(bytes.NewReader(huge), 16), 1<<20)
-	r.ReadFrame(&socket.Message{}, rawproto.Version)
+	socket.Unpack(p, huge, &socket.Message{}, 1<<20)
 	runtime.ReadMemStats(&ms)
 	if grew := ms.TotalAlloc - before; grew > 64<<10 || allocs > 10 {
 		t.Fatalf("refusing a 4 GiB frame allocated %d bytes in %v allocations", grew, allocs)
@@ -484,5 +481,3 @@ func TestUnmarshalBodyErrors(t *testing.T) {
 		t.Fatalf("empty body: %v", err)
 	}
 }
-
-var _ io.Reader = (*socket.Reader)(nil)

@@ -4,7 +4,6 @@
 package prototest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"math"
@@ -232,7 +231,7 @@ func Seeds(newProto socket.ProtoFunc) [][]byte {
 	p := newProto()
 	var out [][]byte
 	for _, c := range Cases() {
-		b, err := p.Pack(nil, c.Msg())
+		b, err := socket.Pack(p, nil, c.Msg())
 		if err == nil && len(b) <= 64<<10 {
 			out = append(out, b)
 		}
@@ -249,22 +248,20 @@ func Unpack(t *testing.T, newProto socket.ProtoFunc, data []byte) {
 	p := newProto()
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
-	r := socket.NewReader(bufio.NewReader(bytes.NewReader(data)), FuzzLimit)
-	if err := p.Unpack(r, m); err != nil {
+	if err := socket.Unpack(p, data, m, FuzzLimit); err != nil {
 		return
 	}
 	if !m.Type.Valid() {
 		return // the socket refuses it after Unpack
 	}
 	m.Deadline = time.Time{} // time left moves on; compared elsewhere
-	packed, err := p.Pack(nil, m)
+	packed, err := socket.Pack(p, nil, m)
 	if err != nil {
 		t.Fatalf("accepted a frame it cannot pack again: %v", err)
 	}
 	again := socket.AcquireMessage()
 	defer socket.ReleaseMessage(again)
-	r = socket.NewReader(bufio.NewReader(bytes.NewReader(packed)), 1<<30)
-	if err := p.Unpack(r, again); err != nil {
+	if err := socket.Unpack(p, packed, again, 1<<30); err != nil {
 		t.Fatalf("cannot unpack its own frame: %v", err)
 	}
 	if d := Equal(m, again, m.Payload); d != "" {

@@ -1,7 +1,7 @@
 // Package jsonproto is a proto whose frames can be read in a packet
 // capture: the message is a JSON object inside tp's envelope.
 //
-// A frame is the envelope of socket.AppendFrame with version byte 2, whose
+// A frame is socket's envelope (see socket.Pack) with version byte 2, whose
 // inner part, before any xfer filter, is one JSON object:
 //
 //	{"type":1,"seq":7,"method":"/math/add","codec":106,"timeout_us":500000,
@@ -23,7 +23,6 @@ import (
 
 	jsoniter "github.com/json-iterator/go"
 	"github.com/seed-a9a850dd/tp/codec"
-	"github.com/seed-a9a850dd/tp/internal/bufpool"
 	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
 )
@@ -64,10 +63,6 @@ type frameStatus struct {
 
 func (jsonProto) Version() (byte, string) { return Version, "json" }
 
-func (jsonProto) Pack(dst []byte, m *socket.Message) ([]byte, error) {
-	return socket.AppendFrame(dst, Version, m, appendInner)
-}
-
 // text puts s in the plain field when it is valid UTF-8, else in the
 // base64 one, since JSON strings cannot carry arbitrary bytes.
 func text(s string, plain *string, b64 *[]byte) {
@@ -78,7 +73,8 @@ func text(s string, plain *string, b64 *[]byte) {
 	}
 }
 
-func appendInner(dst []byte, m *socket.Message) ([]byte, error) {
+// Encode appends the header and body as one JSON object.
+func (jsonProto) Encode(dst []byte, m *socket.Message) ([]byte, error) {
 	f := frame{Type: uint8(m.Type), Seq: m.Seq, Codec: m.BodyCodec}
 	text(m.ServiceMethod, &f.Method, &f.Method64)
 	if !m.Deadline.IsZero() {
@@ -103,17 +99,11 @@ func appendInner(dst []byte, m *socket.Message) ([]byte, error) {
 		}
 		return true
 	})
-	body := bufpool.Get(len(m.Payload) + 256)
-	defer bufpool.Put(body)
-	var err error
-	if *body, err = m.MarshalBody((*body)[:0]); err != nil {
-		return dst, err
-	}
-	if len(*body) > 0 {
-		if m.BodyCodec == codec.JSONID && api.Valid(*body) {
-			f.Body = *body
+	if body := m.Payload; len(body) > 0 {
+		if m.BodyCodec == codec.JSONID && api.Valid(body) {
+			f.Body = body
 		} else {
-			f.Body64 = *body
+			f.Body64 = body
 		}
 	}
 	s := api.BorrowStream(nil)
@@ -125,11 +115,8 @@ func appendInner(dst []byte, m *socket.Message) ([]byte, error) {
 	return append(dst, s.Buffer()...), nil
 }
 
-func (jsonProto) Unpack(r *socket.Reader, m *socket.Message) error {
-	b, err := r.ReadFrame(m, Version)
-	if err != nil {
-		return err
-	}
+// Decode reads the JSON object Encode wrote.
+func (jsonProto) Decode(b []byte, m *socket.Message) error {
 	var f frame
 	if err := api.Unmarshal(b, &f); err != nil {
 		return status.New(status.BadMessage, "jsonproto: malformed frame", err)

@@ -1,7 +1,7 @@
 // Package pbproto is a proto whose message header is a protobuf message,
 // for peers written in other languages that already speak protobuf.
 //
-// A frame is the envelope of socket.AppendFrame with version byte 3, whose
+// A frame is socket's envelope (see socket.Pack) with version byte 3, whose
 // inner part, before any xfer filter, is the protobuf encoding of the Frame
 // message in internal/pb/frame.proto, with the encoded body in its body
 // field. Regenerate the Go code with `go generate ./...` (needs protoc and
@@ -11,7 +11,6 @@ package pbproto
 import (
 	"time"
 
-	"github.com/seed-a9a850dd/tp/internal/bufpool"
 	"github.com/seed-a9a850dd/tp/proto/pbproto/internal/pb"
 	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
@@ -27,16 +26,13 @@ func New() socket.ProtoFunc {
 }
 
 type pbProto struct {
-	in pb.Frame // reused by Unpack, which runs on one goroutine at a time
+	in pb.Frame // reused by Decode, which runs on one goroutine at a time
 }
 
 func (*pbProto) Version() (byte, string) { return Version, "protobuf" }
 
-func (*pbProto) Pack(dst []byte, m *socket.Message) ([]byte, error) {
-	return socket.AppendFrame(dst, Version, m, appendInner)
-}
-
-func appendInner(dst []byte, m *socket.Message) ([]byte, error) {
+// Encode appends the frame message: header fields and body.
+func (*pbProto) Encode(dst []byte, m *socket.Message) ([]byte, error) {
 	f := pb.Frame{
 		Type:          uint32(m.Type),
 		Seq:           m.Seq,
@@ -61,21 +57,12 @@ func appendInner(dst []byte, m *socket.Message) ([]byte, error) {
 			return true
 		})
 	}
-	body := bufpool.Get(len(m.Payload) + 256)
-	defer bufpool.Put(body)
-	var err error
-	if *body, err = m.MarshalBody((*body)[:0]); err != nil {
-		return dst, err
-	}
-	f.Body = *body
+	f.Body = m.Payload
 	return proto.MarshalOptions{}.MarshalAppend(dst, &f)
 }
 
-func (p *pbProto) Unpack(r *socket.Reader, m *socket.Message) error {
-	b, err := r.ReadFrame(m, Version)
-	if err != nil {
-		return err
-	}
+// Decode reads the frame message Encode wrote.
+func (p *pbProto) Decode(b []byte, m *socket.Message) error {
 	f := &p.in
 	if err := proto.Unmarshal(b, f); err != nil {
 		return status.New(status.BadMessage, "pbproto: malformed frame", err)
@@ -97,7 +84,7 @@ func (p *pbProto) Unpack(r *socket.Reader, m *socket.Message) error {
 		m.Meta.Add(string(kv.Key), string(kv.Value))
 	}
 	// Body is a fresh slice from Unmarshal; hand it over and drop ours so
-	// the next Unpack does not overwrite it.
+	// the next Decode does not overwrite it.
 	m.Payload = f.Body
 	f.Body = nil
 	return nil

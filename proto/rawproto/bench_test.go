@@ -1,8 +1,6 @@
 package rawproto_test
 
 import (
-	"bufio"
-	"bytes"
 	"testing"
 
 	"github.com/seed-a9a850dd/tp/codec"
@@ -35,22 +33,17 @@ func BenchmarkPackUnpack(b *testing.B) {
 			out := socket.AcquireMessage()
 			into := tt.into()
 			var buf []byte
-			rd := bytes.NewReader(nil)
-			br := bufio.NewReaderSize(rd, 32<<10)
-			r := socket.NewReader(br, socket.DefaultReadLimit)
 			in := &socket.Message{Type: socket.TypeCall, ServiceMethod: "/bench/echo", BodyCodec: tt.codec, Body: tt.body, XferPipe: tt.pipe}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				in.Seq = uint32(i)
 				var err error
-				if buf, err = p.Pack(buf[:0], in); err != nil {
+				if buf, err = socket.Pack(p, buf[:0], in); err != nil {
 					b.Fatal(err)
 				}
-				rd.Reset(buf)
-				br.Reset(rd)
 				out.Reset()
-				if err := p.Unpack(r, out); err != nil {
+				if err := socket.Unpack(p, buf, out, socket.DefaultReadLimit); err != nil {
 					b.Fatal(err)
 				}
 				if err := out.UnmarshalBody(into); err != nil {

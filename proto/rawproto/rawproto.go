@@ -1,7 +1,7 @@
 // Package rawproto is tp's default proto: a compact binary framing.
 //
-// A frame is the envelope of socket.AppendFrame with version byte 1, whose
-// inner part, before any xfer filter, is laid out as:
+// A frame is socket's envelope (see socket.Pack) with version byte 1,
+// around this encoding of the header and the body:
 //
 //	type      uint8              CALL 1, REPLY 2, PUSH 3
 //	seq       uint32, big endian
@@ -49,17 +49,14 @@ func New() socket.ProtoFunc {
 type proto struct {
 	// methods interns service methods read on this connection: a lookup by
 	// the frame's bytes does not allocate, so a known route costs nothing.
-	// Only Unpack touches it, and Unpack runs on one goroutine at a time.
+	// Only Decode touches it, and Decode runs on one goroutine at a time.
 	methods map[string]string
 }
 
 func (*proto) Version() (byte, string) { return Version, "raw" }
 
-func (*proto) Pack(dst []byte, m *socket.Message) ([]byte, error) {
-	return socket.AppendFrame(dst, Version, m, appendInner)
-}
-
-func appendInner(b []byte, m *socket.Message) ([]byte, error) {
+// Encode appends the header fields and m.Payload.
+func (*proto) Encode(b []byte, m *socket.Message) ([]byte, error) {
 	b = append(b, byte(m.Type))
 	b = binary.BigEndian.AppendUint32(b, m.Seq)
 	b = append(b, m.BodyCodec)
@@ -78,7 +75,7 @@ func appendInner(b []byte, m *socket.Message) ([]byte, error) {
 		b = appendString(b, v)
 		return true
 	})
-	return m.MarshalBody(b)
+	return append(b, m.Payload...), nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -97,11 +94,8 @@ func timeoutMicros(d time.Time) uint64 {
 
 var errShort = errors.New("rawproto: frame ends inside its header")
 
-func (p *proto) Unpack(r *socket.Reader, m *socket.Message) error {
-	b, err := r.ReadFrame(m, Version)
-	if err != nil {
-		return err
-	}
+// Decode reads the header fields; the body is the rest of b.
+func (p *proto) Decode(b []byte, m *socket.Message) error {
 	if err := p.decode(b, m); err != nil {
 		return status.New(status.BadMessage, "rawproto: malformed frame", err)
 	}
