@@ -68,17 +68,17 @@ func (c *CallCmd) Err() error {
 func (c *CallCmd) Result() any { return c.result }
 
 // InputMeta returns the reply's meta.
-func (c *CallCmd) InputMeta() *socket.Meta { return &c.inputMeta }
+func (c *CallCmd) InputMeta() *Meta { return &c.inputMeta }
 
 // CostTime returns how long the call took, when PeerConfig.CountTime (or
 // PrintDetail, or SlowCallThreshold) is set; otherwise 0.
 func (c *CallCmd) CostTime() time.Duration { return c.cost }
 
 // Output is the request, for write hooks.
-func (c *CallCmd) Output() *socket.Message { return c.output }
+func (c *CallCmd) Output() *Message { return c.output }
 
 // Input is the reply, for read hooks.
-func (c *CallCmd) Input() *socket.Message { return c.input }
+func (c *CallCmd) Input() *Message { return c.input }
 
 // Body is the result value, for read hooks.
 func (c *CallCmd) Body() any { return c.result }

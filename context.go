@@ -23,7 +23,7 @@ type PushCtx interface {
 	PeekMeta(key string) string
 	// InputMeta is the message's meta. Read it only; it is valid until the
 	// handler returns.
-	InputMeta() *socket.Meta
+	InputMeta() *Meta
 	// RealIP is the caller's IP: the X-Real-IP meta if a proxy set it,
 	// else the remote address's host.
 	RealIP() string
@@ -174,7 +174,7 @@ func (c *handlerCtx) PeekMeta(key string) string {
 }
 
 // InputMeta is the message's meta; empty once the handler has returned.
-func (c *handlerCtx) InputMeta() *socket.Meta {
+func (c *handlerCtx) InputMeta() *Meta {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.input == nil {
@@ -184,7 +184,7 @@ func (c *handlerCtx) InputMeta() *socket.Meta {
 	return &c.input.Meta
 }
 
-func (c *handlerCtx) Input() *socket.Message {
+func (c *handlerCtx) Input() *Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.input != nil {
@@ -193,7 +193,7 @@ func (c *handlerCtx) Input() *socket.Message {
 	return c.input
 }
 
-func (c *handlerCtx) Output() *socket.Message {
+func (c *handlerCtx) Output() *Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.output

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
 )
 
@@ -81,7 +80,7 @@ type (
 // gone. Hooks may change its meta before it is written.
 type WriteCtx interface {
 	Session() *Session
-	Output() *socket.Message
+	Output() *Message
 	// Context is the context of the send: the caller's for a CALL or PUSH,
 	// the handler's for a REPLY.
 	Context() context.Context
@@ -96,7 +95,7 @@ type ReadCtx interface {
 	Session() *Session
 	// Input is the message as read. A PostRead...Header hook may change
 	// its service method, before the route is looked up.
-	Input() *socket.Message
+	Input() *Message
 	// Body is the value the body decodes into: the handler's argument or
 	// the call's result; nil before it is known.
 	Body() any

@@ -11,33 +11,33 @@ import (
 )
 
 // MessageSetting adjusts a message before it is sent.
-type MessageSetting func(*socket.Message)
+type MessageSetting func(*Message)
 
 // WithSetMeta sets a meta pair, replacing earlier values of key.
 func WithSetMeta(key, value string) MessageSetting {
-	return func(m *socket.Message) { m.Meta.Set(key, value) }
+	return func(m *Message) { m.Meta.Set(key, value) }
 }
 
 // WithAddMeta adds a meta pair.
 func WithAddMeta(key, value string) MessageSetting {
-	return func(m *socket.Message) { m.Meta.Add(key, value) }
+	return func(m *Message) { m.Meta.Add(key, value) }
 }
 
 // WithBodyCodec sets the body codec by id, such as codec.ProtobufID.
 func WithBodyCodec(id byte) MessageSetting {
-	return func(m *socket.Message) { m.BodyCodec = id }
+	return func(m *Message) { m.BodyCodec = id }
 }
 
 // WithXferPipe runs the packed message through the filters with these ids,
 // such as gzip.ID.
 func WithXferPipe(ids ...byte) MessageSetting {
-	return func(m *socket.Message) { m.XferPipe.Append(ids...) }
+	return func(m *Message) { m.XferPipe.Append(ids...) }
 }
 
 // WithContextAge bounds the call (and the remote handler's context) to d
 // from now, if that is sooner than the context's deadline.
 func WithContextAge(d time.Duration) MessageSetting {
-	return func(m *socket.Message) { m.Deadline = earlier(m.Deadline, time.Now().Add(d)) }
+	return func(m *Message) { m.Deadline = earlier(m.Deadline, time.Now().Add(d)) }
 }
 
 func earlier(a, b time.Time) time.Time {
@@ -311,7 +311,7 @@ type pushCtx struct {
 }
 
 func (c *pushCtx) Session() *Session        { return c.sess }
-func (c *pushCtx) Output() *socket.Message  { return c.m }
+func (c *pushCtx) Output() *Message  { return c.m }
 func (c *pushCtx) Context() context.Context { return c.ctx }
 func (c *pushCtx) StartTime() time.Time     { return time.Time{} }
 

@@ -536,7 +536,7 @@ func (s *Session) disconnected() {
 // and PostAccept hooks, which run before the session serves and may talk
 // to the peer first: an auth or key exchange, say. Elsewhere it fails with
 // CodeFailedPrecondition.
-func (s *Session) WriteHandshake(m *socket.Message) error {
+func (s *Session) WriteHandshake(m *Message) error {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
@@ -555,7 +555,7 @@ func (s *Session) WriteHandshake(m *socket.Message) error {
 // comes back as the status the peer gave. Once the session serves, its
 // read goroutine owns the reads, and ReadHandshake fails with
 // CodeFailedPrecondition.
-func (s *Session) ReadHandshake(m *socket.Message, timeout time.Duration) error {
+func (s *Session) ReadHandshake(m *Message, timeout time.Duration) error {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
