@@ -230,12 +230,14 @@ func TestBothDirections(t *testing.T) {
 	wg.Wait()
 }
 
-// News records each flash it is pushed on its session's swap channel.
+// News records each flash it is pushed on its session's inbox.
 type News struct{ tp.PushCtx }
 
+var inboxKey = tp.NewKey[chan string]("news inbox")
+
 func (n *News) Flash(arg *string) *tp.Status {
-	ch, _ := n.Swap().Load("news")
-	ch.(chan string) <- n.ServiceMethod() + " " + *arg
+	ch, _ := inboxKey.Get(n.Session())
+	ch <- n.ServiceMethod() + " " + *arg
 	return nil
 }
 
@@ -249,7 +251,7 @@ func TestPushBroadcast(t *testing.T) {
 		cli.RoutePush(new(News))
 		s := dial(t, cli, addr)
 		inboxes[i] = make(chan string, 1)
-		s.Swap().Store("news", inboxes[i])
+		inboxKey.Set(s, inboxes[i])
 	}
 	for srv.CountSession() < clients { // accepted sessions register on their own goroutine
 		time.Sleep(time.Millisecond)

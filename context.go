@@ -27,8 +27,6 @@ type PushCtx interface {
 	// RealIP is the caller's IP: the X-Real-IP meta if a proxy set it,
 	// else the remote address's host.
 	RealIP() string
-	// Swap is the session's key/value store.
-	Swap() *sync.Map
 	// Context ends when the caller's deadline or the context age passes,
 	// or the session closes.
 	Context() context.Context
@@ -161,7 +159,6 @@ func (c *handlerCtx) in() *socket.Message {
 func (c *handlerCtx) Session() *Session     { return c.sess }
 func (c *handlerCtx) ServiceMethod() string { return c.method }
 func (c *handlerCtx) Seq() uint32           { return c.seq }
-func (c *handlerCtx) Swap() *sync.Map       { return c.sess.Swap() }
 func (c *handlerCtx) StartTime() time.Time  { return c.start }
 
 func (c *handlerCtx) PeekMeta(key string) string {

@@ -314,7 +314,6 @@ func TestSessionHub(t *testing.T) {
 	if got, _ := cli.Session("alice"); got != b || cli.CountSession() != 1 {
 		t.Fatalf("after the duplicate: count %d", cli.CountSession())
 	}
-	b.Swap().Store("k", "v")
 	n := 0
 	for range cli.Sessions() {
 		n++

@@ -30,8 +30,8 @@ type Session struct {
 	id       atomic.Pointer[string]
 	cur      atomic.Pointer[conn]
 	seq      atomic.Uint32
-	swap     sync.Map
-	dialAddr string // the redial target; "" for accepted sessions
+	values   sync.Map // by *Key: see Key
+	dialAddr string   // the redial target; "" for accepted sessions
 
 	// ctx ends when the session closes for good; handler contexts and
 	// redial waits derive from it.
@@ -145,10 +145,6 @@ func (s *Session) ID() string { return *s.id.Load() }
 // session before anyone can find it; on a closed session it only changes
 // what ID returns.
 func (s *Session) SetID(id string) { s.peer.hub.rename(s, id) }
-
-// Swap returns the session's key/value store, for the application and
-// plugins; it lasts as long as the Session, across redials.
-func (s *Session) Swap() *sync.Map { return &s.swap }
 
 // Peer returns the peer the session belongs to.
 func (s *Session) Peer() *Peer { return s.peer }

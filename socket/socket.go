@@ -91,8 +91,6 @@ type Socket struct {
 	armed        time.Time                 // the read deadline the reader set last
 	flushTimeout time.Duration
 	w            writer
-	id           atomic.Pointer[string]
-	swap         sync.Map
 	closeOnce    sync.Once
 	done         chan struct{} // closed by Close
 	closeErr     error
@@ -365,21 +363,6 @@ func (s *Socket) Shutdown(ctx context.Context) error {
 
 // Done is closed once Close has run.
 func (s *Socket) Done() <-chan struct{} { return s.done }
-
-// ID returns the socket's ID: the remote address unless SetID changed it.
-func (s *Socket) ID() string {
-	if id := s.id.Load(); id != nil {
-		return *id
-	}
-	return s.conn.RemoteAddr().String()
-}
-
-// SetID sets the socket's ID.
-func (s *Socket) SetID(id string) { s.id.Store(&id) }
-
-// Swap returns the socket's key/value store, for the application and
-// plugins to keep per-connection state in.
-func (s *Socket) Swap() *sync.Map { return &s.swap }
 
 // ReadLimit returns the largest frame, in bytes, the socket accepts.
 func (s *Socket) ReadLimit() int { return int(s.limit.Load()) }

@@ -377,20 +377,9 @@ func TestCloseUnblocksRead(t *testing.T) {
 	}
 }
 
-func TestIDAndSwap(t *testing.T) {
+func TestAccessors(t *testing.T) {
 	a, _ := tcpPair(t)
 	s := newSocket(t, a, socket.Config{})
-	if s.ID() != a.RemoteAddr().String() {
-		t.Fatalf("default ID %q, want the remote address %q", s.ID(), a.RemoteAddr())
-	}
-	s.SetID("alice")
-	if s.ID() != "alice" {
-		t.Fatalf("ID %q after SetID", s.ID())
-	}
-	s.Swap().Store("k", 1)
-	if v, _ := s.Swap().Load("k"); v != 1 {
-		t.Fatalf("swap lost its value: %v", v)
-	}
 	if s.LocalAddr() == nil || s.RemoteAddr() == nil || s.Conn() != a {
 		t.Fatal("addresses or conn missing")
 	}

@@ -19,9 +19,12 @@ type News struct{ tp.PushCtx }
 
 var received sync.WaitGroup
 
+// nameKey is each client session's name, for the printout.
+var nameKey = tp.NewKey[string]("name")
+
 // Flash prints a headline.
 func (n *News) Flash(arg *string) *tp.Status {
-	name, _ := n.Swap().Load("name")
+	name, _ := nameKey.Get(n.Session())
 	fmt.Printf("client %s got: %s\n", name, *arg)
 	received.Done()
 	return nil
@@ -51,7 +54,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		sess.Swap().Store("name", fmt.Sprint(i))
+		nameKey.Set(sess, fmt.Sprint(i))
 	}
 	for srv.CountSession() < clients { // accepted sessions register on their own goroutines
 		time.Sleep(time.Millisecond)

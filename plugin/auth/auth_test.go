@@ -28,13 +28,15 @@ const token = "s3cret"
 
 // server returns the address of a peer that checks the token, and counts
 // the checks.
+var userKey = tp.NewKey[string]("user")
+
 func server(t *testing.T, checks *atomic.Int64) (*tp.Peer, string) {
 	srv := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) error {
 		checks.Add(1)
 		if credential != token {
 			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
 		}
-		s.Swap().Store("user", "alice")
+		userKey.Set(s, "alice")
 		return nil
 	}))
 	srv.RouteCallFunc(Echo)
@@ -54,8 +56,7 @@ func TestAuth(t *testing.T) {
 		}
 		user := ""
 		for s := range srv.Sessions() {
-			v, _ := s.Swap().Load("user")
-			user, _ = v.(string)
+			user, _ = userKey.Get(s)
 		}
 		if user != "alice" {
 			t.Fatalf("the checker's note in the swap: %q", user)

@@ -1,14 +1,16 @@
-// Package binder fills handler arguments from meta and the session's swap
-// store, and validates them from struct tags, before the handler runs.
+// Package binder fills handler arguments from meta and session values,
+// and validates them from struct tags, before the handler runs.
 //
 //	type Signup struct {
 //		Name  string `validate:"required,min=3"`
 //		Age   int    `validate:"gte=18"`
-//		Lang  string `bind:"meta:lang"`                     // from the message's meta
-//		User  string `bind:"swap:user" validate:"required"` // from Session.Swap
+//		Lang  string `bind:"meta:lang"`                        // from the message's meta
+//		User  string `bind:"session:user" validate:"required"` // from b.Value("user")
 //	}
 //
-//	srv, err := tp.NewPeer(cfg, binder.New())
+//	b := binder.New()
+//	srv, err := tp.NewPeer(cfg, b)
+//	// in an auth hook: b.Value("user").Set(sess, "alice")
 //
 // Rules are github.com/go-playground/validator/v10's; Validator returns the
 // instance for custom rules. A value that breaks a rule is answered with
@@ -35,6 +37,15 @@ import (
 type Binder struct {
 	validate *validator.Validate
 	plans    sync.Map // reflect.Type of the argument struct -> *plan
+	values   sync.Map // name -> *tp.Key[any]: see Value
+}
+
+// Value is the session value that fields tagged bind:"session:name" are
+// filled from: set it per session with Value(name).Set(sess, v). The value
+// is assigned to the field if its type fits, or parsed if it is a string.
+func (b *Binder) Value(name string) *tp.Key[any] {
+	k, _ := b.values.LoadOrStore(name, tp.NewKey[any]("binder "+name))
+	return k.(*tp.Key[any])
 }
 
 var (
@@ -64,7 +75,7 @@ type plan struct {
 type bind struct {
 	index  int
 	name   string // the Go field name, for errors
-	source string // "meta" or "swap"
+	source string // "meta" or "session"
 	key    string
 	set    func(field reflect.Value, s string) error // for text from meta
 }
@@ -90,8 +101,8 @@ func (b *Binder) PostReg(h *tp.Handler) error {
 			continue
 		}
 		source, key, found := strings.Cut(tag, ":")
-		if !found || key == "" || (source != "meta" && source != "swap") || !f.IsExported() {
-			return tp.NewStatus(tp.CodeInvalidArgument, fmt.Sprintf("binder: field %s.%s: bind tag %q: want an exported field and \"meta:key\" or \"swap:key\"", t, f.Name, tag), nil)
+		if !found || key == "" || (source != "meta" && source != "session") || !f.IsExported() {
+			return tp.NewStatus(tp.CodeInvalidArgument, fmt.Sprintf("binder: field %s.%s: bind tag %q: want an exported field and \"meta:key\" or \"session:name\"", t, f.Name, tag), nil)
 		}
 		set := setter(f.Type)
 		if set == nil && source == "meta" {
@@ -135,7 +146,7 @@ func (b *Binder) apply(c tp.ReadCtx) *tp.Status {
 	}
 	p := pl.(*plan)
 	for _, bd := range p.binds {
-		if st := bd.apply(c, v.Elem().Field(bd.index)); st != nil {
+		if st := bd.apply(b, c, v.Elem().Field(bd.index)); st != nil {
 			return st
 		}
 	}
@@ -166,7 +177,7 @@ func (b *Binder) apply(c tp.ReadCtx) *tp.Status {
 	return nil
 }
 
-func (bd *bind) apply(c tp.ReadCtx, field reflect.Value) *tp.Status {
+func (bd *bind) apply(b *Binder, c tp.ReadCtx, field reflect.Value) *tp.Status {
 	if bd.source == "meta" {
 		s := c.Input().Meta.Get(bd.key)
 		if s == "" {
@@ -177,7 +188,7 @@ func (bd *bind) apply(c tp.ReadCtx, field reflect.Value) *tp.Status {
 		}
 		return nil
 	}
-	x, ok := c.Session().Swap().Load(bd.key)
+	x, ok := b.Value(bd.key).Get(c.Session())
 	if !ok || x == nil {
 		return nil
 	}
@@ -187,10 +198,10 @@ func (bd *bind) apply(c tp.ReadCtx, field reflect.Value) *tp.Status {
 		field.Set(xv)
 	case xv.Kind() == reflect.String && bd.set != nil:
 		if err := bd.set(field, xv.String()); err != nil {
-			return tp.NewStatus(tp.CodeInternal, fmt.Sprintf("binder: swap %q for field %s: %v", bd.key, bd.name, err), nil)
+			return tp.NewStatus(tp.CodeInternal, fmt.Sprintf("binder: session value %q for field %s: %v", bd.key, bd.name, err), nil)
 		}
 	default:
-		return tp.NewStatus(tp.CodeInternal, fmt.Sprintf("binder: swap %q holds a %s; field %s is a %s", bd.key, xv.Type(), bd.name, field.Type()), nil)
+		return tp.NewStatus(tp.CodeInternal, fmt.Sprintf("binder: session value %q is a %s; field %s is a %s", bd.key, xv.Type(), bd.name, field.Type()), nil)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ type Signup struct {
 	Email string `validate:"omitempty,email"`
 	Lang  string `bind:"meta:lang" validate:"omitempty,oneof=en de"`
 	Tries int    `bind:"meta:tries"`
-	User  string `bind:"swap:user" validate:"required"`
+	User  string `bind:"session:user" validate:"required"`
 }
 
 var calls atomic.Int64
@@ -38,14 +38,15 @@ func Note(ctx tp.PushCtx, s *Signup) *tp.Status {
 }
 
 func TestBinder(t *testing.T) {
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, binder.New())
+	b := binder.New()
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, b)
 	srv.RouteCallFunc(Join)
 	srv.RoutePushFunc(Note)
 	cli := tptest.NewPeer(t, tp.PeerConfig{})
 	sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
 	tptest.WaitFor(t, "the server's session", func() bool { return srv.CountSession() == 1 })
 	for s := range srv.Sessions() {
-		s.Swap().Store("user", "alice")
+		b.Value("user").Set(s, "alice")
 	}
 
 	good := Signup{Name: "Bob", Age: 30}
@@ -57,7 +58,7 @@ func TestBinder(t *testing.T) {
 		wantMsg  string // in the status: the field and the rule
 		check    func(t *testing.T, got Signup)
 	}{
-		{name: "valid, bound from meta and swap", arg: good, meta: []string{"lang", "de", "tries", "3"},
+		{name: "valid, bound from meta and the session", arg: good, meta: []string{"lang", "de", "tries", "3"},
 			check: func(t *testing.T, got Signup) {
 				if got.Lang != "de" || got.Tries != 3 || got.User != "alice" {
 					t.Fatalf("bound values: %+v", got)
@@ -103,7 +104,8 @@ func TestBadBindTag(t *testing.T) {
 	type Bad struct {
 		X []int `bind:"meta:x"`
 	}
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, binder.New())
+	b := binder.New()
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, b)
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(r.(string), "meta is text") {
 			t.Fatalf("registration with a bad bind tag: %v", r)

@@ -82,7 +82,7 @@ func (h *Heartbeat) PostNewPeer(p *tp.Peer) error {
 }
 
 // watchKey holds a session's watch in its swap store.
-type watchKey struct{}
+var watchKey = tp.NewKey[*watch]("heartbeat watch")
 
 // watch follows one session: received counts messages in, and a timer
 // looks at it once per interval.
@@ -100,7 +100,7 @@ type watch struct {
 
 func (h *Heartbeat) start(s *tp.Session) {
 	w := &watch{h: h, sess: s}
-	s.Swap().Store(watchKey{}, w)
+	watchKey.Set(s, w)
 	w.mu.Lock()
 	w.timer = time.AfterFunc(h.cfg.Interval, w.tick)
 	w.mu.Unlock()
@@ -154,9 +154,8 @@ func alive(s *tp.Session) *tp.Status {
 }
 
 func watchOf(s *tp.Session) *watch {
-	w, _ := s.Swap().Load(watchKey{})
-	ww, _ := w.(*watch)
-	return ww
+	w, _ := watchKey.Get(s)
+	return w
 }
 
 // tick runs once per interval: it notes whether anything arrived, closes a

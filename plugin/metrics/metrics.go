@@ -148,7 +148,7 @@ func (m *Metrics) PostNewPeer(p *tp.Peer) error {
 	return nil
 }
 
-type countedKey struct{}
+var countedKey = tp.NewKey[bool]("metrics counted")
 
 // PostDial counts a dialed session (not its redials).
 func (m *Metrics) PostDial(s *tp.Session, redial bool) error {
@@ -165,13 +165,13 @@ func (m *Metrics) PostAccept(s *tp.Session) error {
 }
 
 func (m *Metrics) count(s *tp.Session) {
-	s.Swap().Store(countedKey{}, true)
+	countedKey.Set(s, true)
 	m.sessions.Inc()
 }
 
 // PostDisconnect uncounts a session this plugin counted.
 func (m *Metrics) PostDisconnect(s *tp.Session) {
-	if _, ok := s.Swap().LoadAndDelete(countedKey{}); ok {
+	if _, ok := countedKey.Delete(s); ok {
 		m.sessions.Dec()
 	}
 }

@@ -83,7 +83,7 @@ type state struct {
 	limit   *rate.Limiter // nil without SessionRate
 }
 
-type stateKey struct{}
+var stateKey = tp.NewKey[*state]("overloader state")
 
 // PostAccept admits a session if the cap allows.
 func (o *Overloader) PostAccept(s *tp.Session) error {
@@ -98,13 +98,13 @@ func (o *Overloader) PostAccept(s *tp.Session) error {
 		}
 		st.counted = true
 	}
-	s.Swap().Store(stateKey{}, st)
+	stateKey.Set(s, st)
 	return nil
 }
 
 // PostDisconnect releases the session's place.
 func (o *Overloader) PostDisconnect(s *tp.Session) {
-	if v, ok := s.Swap().LoadAndDelete(stateKey{}); ok && v.(*state).counted {
+	if v, ok := stateKey.Delete(s); ok && v.counted {
 		o.sessions.Add(-1)
 	}
 }
@@ -116,8 +116,8 @@ func (o *Overloader) PostReadCallHeader(c tp.ReadCtx) error { return o.allow(c) 
 func (o *Overloader) PostReadPushHeader(c tp.ReadCtx) error { return o.allow(c) }
 
 func (o *Overloader) allow(c tp.ReadCtx) *tp.Status {
-	if v, ok := c.Session().Swap().Load(stateKey{}); ok {
-		if l := v.(*state).limit; l != nil && !l.Allow() {
+	if v, ok := stateKey.Get(c.Session()); ok {
+		if l := v.limit; l != nil && !l.Allow() {
 			return o.overSession
 		}
 	}

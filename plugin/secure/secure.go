@@ -111,15 +111,15 @@ func WithSecure() tp.MessageSetting {
 	return func(m *socket.Message) { m.Meta.Set(MetaKey, "1") }
 }
 
-// keyOf holds a negotiated key in a session's swap.
-type keyOf struct{}
+// keyOf is a session's negotiated key.
+var keyOf = tp.NewKey[cipher.AEAD]("secure session key")
 
 func (s *Secure) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
 	if s.aead != nil {
 		return s.aead, nil
 	}
-	if a, ok := sess.Swap().Load(keyOf{}); ok {
-		return a.(cipher.AEAD), nil
+	if a, ok := keyOf.Get(sess); ok {
+		return a, nil
 	}
 	return nil, tp.NewStatus(tp.CodeFailedPrecondition, "secure: the session has no key; add the plugin at both ends", nil)
 }
@@ -213,7 +213,7 @@ func (s *Secure) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, 
 	if err != nil {
 		return tp.NewStatus(tp.CodeInternal, "secure: cannot make the cipher", err)
 	}
-	sess.Swap().Store(keyOf{}, aead)
+	keyOf.Set(sess, aead)
 	return nil
 }
 

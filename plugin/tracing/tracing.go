@@ -88,21 +88,21 @@ func (c carrier) Keys() []string {
 }
 
 // attrs describes a span: the session's attributes as one option made
-// once per session and kept in its swap (the peer address is the one it
+// once per session and kept with it (the peer address is the one it
 // connected with), plus the service method.
 func attrs(sess *tp.Session, serviceMethod string) (trace.SpanStartOption, trace.SpanStartOption) {
-	v, ok := sess.Swap().Load(attrsKey{})
+	v, ok := attrsKey.Get(sess)
 	if !ok {
-		v, _ = sess.Swap().LoadOrStore(attrsKey{}, trace.WithAttributes(
+		v, _ = attrsKey.GetOrSet(sess, trace.WithAttributes(
 			attribute.String("rpc.system", "tp"),
 			attribute.String("tp.session", sess.ID()),
 			attribute.String("network.peer.address", sess.RemoteAddr().String()),
 		))
 	}
-	return v.(trace.SpanStartOption), trace.WithAttributes(attribute.String("rpc.method", serviceMethod))
+	return v, trace.WithAttributes(attribute.String("rpc.method", serviceMethod))
 }
 
-type attrsKey struct{}
+var attrsKey = tp.NewKey[trace.SpanStartOption]("tracing attributes")
 
 // start starts a span of kind named after the message's service method.
 func (t *Tracing) start(ctx context.Context, sess *tp.Session, m *socket.Message, kind trace.SpanKind) (context.Context, trace.Span) {
