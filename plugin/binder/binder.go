@@ -33,8 +33,8 @@ import (
 	"github.com/seed-a9a850dd/tp"
 )
 
-// Binder is the plugin.
-type Binder struct {
+// Plugin is the plugin.
+type Plugin struct {
 	validate *validator.Validate
 	plans    sync.Map // reflect.Type of the argument struct -> *plan
 	values   sync.Map // name -> *tp.Key[any]: see Value
@@ -43,28 +43,28 @@ type Binder struct {
 // Value is the session value that fields tagged bind:"session:name" are
 // filled from: set it per session with Value(name).Set(sess, v). The value
 // is assigned to the field if its type fits, or parsed if it is a string.
-func (b *Binder) Value(name string) *tp.Key[any] {
+func (b *Plugin) Value(name string) *tp.Key[any] {
 	k, _ := b.values.LoadOrStore(name, tp.NewKey[any]("binder "+name))
 	return k.(*tp.Key[any])
 }
 
 var (
-	_ tp.PostRegPlugin          = (*Binder)(nil)
-	_ tp.PostReadCallBodyPlugin = (*Binder)(nil)
-	_ tp.PostReadPushBodyPlugin = (*Binder)(nil)
+	_ tp.PostRegPlugin          = (*Plugin)(nil)
+	_ tp.PostReadCallBodyPlugin = (*Plugin)(nil)
+	_ tp.PostReadPushBodyPlugin = (*Plugin)(nil)
 )
 
 // New returns the plugin.
-func New() *Binder {
-	return &Binder{validate: validator.New(validator.WithRequiredStructEnabled())}
+func New() *Plugin {
+	return &Plugin{validate: validator.New(validator.WithRequiredStructEnabled())}
 }
 
 // Name implements tp.Plugin.
-func (b *Binder) Name() string { return "binder" }
+func (b *Plugin) Name() string { return "binder" }
 
 // Validator returns the validator, to register custom rules on before
 // serving.
-func (b *Binder) Validator() *validator.Validate { return b.validate }
+func (b *Plugin) Validator() *validator.Validate { return b.validate }
 
 // plan is what registration learned about one argument type.
 type plan struct {
@@ -82,7 +82,7 @@ type bind struct {
 
 // PostReg learns the argument type of a route, so serving does no tag
 // parsing. A malformed bind tag fails the registration.
-func (b *Binder) PostReg(h *tp.Handler) error {
+func (b *Plugin) PostReg(h *tp.Handler) error {
 	t := h.ArgType()
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
@@ -126,12 +126,12 @@ func (b *Binder) PostReg(h *tp.Handler) error {
 }
 
 // PostReadCallBody binds and validates a CALL's argument.
-func (b *Binder) PostReadCallBody(c tp.ReadCtx) error { return b.apply(c) }
+func (b *Plugin) PostReadCallBody(c tp.ReadCtx) error { return b.apply(c) }
 
 // PostReadPushBody binds and validates a PUSH's argument.
-func (b *Binder) PostReadPushBody(c tp.ReadCtx) error { return b.apply(c) }
+func (b *Plugin) PostReadPushBody(c tp.ReadCtx) error { return b.apply(c) }
 
-func (b *Binder) apply(c tp.ReadCtx) *tp.Status {
+func (b *Plugin) apply(c tp.ReadCtx) *tp.Status {
 	body := c.Body()
 	if body == nil {
 		return nil
@@ -177,7 +177,7 @@ func (b *Binder) apply(c tp.ReadCtx) *tp.Status {
 	return nil
 }
 
-func (bd *bind) apply(b *Binder, c tp.ReadCtx, field reflect.Value) *tp.Status {
+func (bd *bind) apply(b *Plugin, c tp.ReadCtx, field reflect.Value) *tp.Status {
 	if bd.source == "meta" {
 		s := c.Input().Meta.Get(bd.key)
 		if s == "" {

@@ -40,42 +40,42 @@ type Config struct {
 	Passive bool
 }
 
-// Heartbeat is the plugin. Use one per peer.
-type Heartbeat struct {
+// Plugin is the plugin. Use one per peer.
+type Plugin struct {
 	cfg   Config
 	route atomic.Pointer[string]
 }
 
 var (
-	_ tp.PostNewPeerPlugin         = (*Heartbeat)(nil)
-	_ tp.PostDialPlugin            = (*Heartbeat)(nil)
-	_ tp.PostAcceptPlugin          = (*Heartbeat)(nil)
-	_ tp.PostDisconnectPlugin      = (*Heartbeat)(nil)
-	_ tp.PostReadCallHeaderPlugin  = (*Heartbeat)(nil)
-	_ tp.PostReadPushHeaderPlugin  = (*Heartbeat)(nil)
-	_ tp.PostReadReplyHeaderPlugin = (*Heartbeat)(nil)
+	_ tp.PostNewPeerPlugin         = (*Plugin)(nil)
+	_ tp.PostDialPlugin            = (*Plugin)(nil)
+	_ tp.PostAcceptPlugin          = (*Plugin)(nil)
+	_ tp.PostDisconnectPlugin      = (*Plugin)(nil)
+	_ tp.PostReadCallHeaderPlugin  = (*Plugin)(nil)
+	_ tp.PostReadPushHeaderPlugin  = (*Plugin)(nil)
+	_ tp.PostReadReplyHeaderPlugin = (*Plugin)(nil)
 )
 
 // New returns the plugin.
-func New(cfg Config) *Heartbeat {
+func New(cfg Config) *Plugin {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Second
 	}
 	if cfg.Misses <= 0 {
 		cfg.Misses = 3
 	}
-	return &Heartbeat{cfg: cfg}
+	return &Plugin{cfg: cfg}
 }
 
 // Name implements tp.Plugin.
-func (h *Heartbeat) Name() string { return "heartbeat" }
+func (h *Plugin) Name() string { return "heartbeat" }
 
 // Heartbeat is the pong: the route pings call. Its name follows the peer's
 // naming: "/heartbeat", or "Heartbeat" with tp.RPCNaming.
 func heartbeat(tp.CallCtx, *struct{}) (*struct{}, *tp.Status) { return nil, nil }
 
 // PostNewPeer registers the heartbeat route.
-func (h *Heartbeat) PostNewPeer(p *tp.Peer) error {
+func (h *Plugin) PostNewPeer(p *tp.Peer) error {
 	route := p.RouteCallFunc(heartbeat)
 	h.route.Store(&route)
 	return nil
@@ -87,7 +87,7 @@ var watchKey = tp.NewKey[*watch]("heartbeat watch")
 // watch follows one session: received counts messages in, and a timer
 // looks at it once per interval.
 type watch struct {
-	h        *Heartbeat
+	h        *Plugin
 	sess     *tp.Session
 	received atomic.Uint64
 
@@ -98,7 +98,7 @@ type watch struct {
 	stopped bool
 }
 
-func (h *Heartbeat) start(s *tp.Session) {
+func (h *Plugin) start(s *tp.Session) {
 	w := &watch{h: h, sess: s}
 	watchKey.Set(s, w)
 	w.mu.Lock()
@@ -108,7 +108,7 @@ func (h *Heartbeat) start(s *tp.Session) {
 
 // PostDial starts watching a dialed session; after a redial the count of
 // silent intervals starts again.
-func (h *Heartbeat) PostDial(s *tp.Session, redial bool) error {
+func (h *Plugin) PostDial(s *tp.Session, redial bool) error {
 	if !redial {
 		h.start(s)
 	} else if w := watchOf(s); w != nil {
@@ -120,13 +120,13 @@ func (h *Heartbeat) PostDial(s *tp.Session, redial bool) error {
 }
 
 // PostAccept starts watching an accepted session.
-func (h *Heartbeat) PostAccept(s *tp.Session) error {
+func (h *Plugin) PostAccept(s *tp.Session) error {
 	h.start(s)
 	return nil
 }
 
 // PostDisconnect stops watching.
-func (h *Heartbeat) PostDisconnect(s *tp.Session) {
+func (h *Plugin) PostDisconnect(s *tp.Session) {
 	if w := watchOf(s); w != nil {
 		w.mu.Lock()
 		w.stopped = true
@@ -138,13 +138,13 @@ func (h *Heartbeat) PostDisconnect(s *tp.Session) {
 // The read hooks count signs of life: any message in.
 
 // PostReadCallHeader counts a CALL in.
-func (h *Heartbeat) PostReadCallHeader(c tp.ReadCtx) error { return alive(c.Session()) }
+func (h *Plugin) PostReadCallHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 // PostReadPushHeader counts a PUSH in.
-func (h *Heartbeat) PostReadPushHeader(c tp.ReadCtx) error { return alive(c.Session()) }
+func (h *Plugin) PostReadPushHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 // PostReadReplyHeader counts a REPLY in, a pong among them.
-func (h *Heartbeat) PostReadReplyHeader(c tp.ReadCtx) error { return alive(c.Session()) }
+func (h *Plugin) PostReadReplyHeader(c tp.ReadCtx) error { return alive(c.Session()) }
 
 func alive(s *tp.Session) *tp.Status {
 	if w := watchOf(s); w != nil {

@@ -19,32 +19,32 @@ import (
 	"github.com/seed-a9a850dd/tp"
 )
 
-// IgnoreCase is the plugin.
-type IgnoreCase struct {
+// Plugin is the plugin.
+type Plugin struct {
 	mu   sync.Mutex // serializes registration
 	call atomic.Pointer[map[string]string]
 	push atomic.Pointer[map[string]string]
 }
 
 var (
-	_ tp.PostRegPlugin            = (*IgnoreCase)(nil)
-	_ tp.PostReadCallHeaderPlugin = (*IgnoreCase)(nil)
-	_ tp.PostReadPushHeaderPlugin = (*IgnoreCase)(nil)
+	_ tp.PostRegPlugin            = (*Plugin)(nil)
+	_ tp.PostReadCallHeaderPlugin = (*Plugin)(nil)
+	_ tp.PostReadPushHeaderPlugin = (*Plugin)(nil)
 )
 
 // New returns the plugin.
-func New() *IgnoreCase {
-	ic := &IgnoreCase{}
+func New() *Plugin {
+	ic := &Plugin{}
 	ic.call.Store(&map[string]string{})
 	ic.push.Store(&map[string]string{})
 	return ic
 }
 
 // Name implements tp.Plugin.
-func (ic *IgnoreCase) Name() string { return "ignorecase" }
+func (ic *Plugin) Name() string { return "ignorecase" }
 
 // PostReg records the route under its lowercase name.
-func (ic *IgnoreCase) PostReg(h *tp.Handler) error {
+func (ic *Plugin) PostReg(h *tp.Handler) error {
 	if h.Name() == "" {
 		return nil // an unknown-call or unknown-push handler
 	}
@@ -65,13 +65,13 @@ func (ic *IgnoreCase) PostReg(h *tp.Handler) error {
 }
 
 // PostReadCallHeader rewrites a CALL's service method to its route's.
-func (ic *IgnoreCase) PostReadCallHeader(c tp.ReadCtx) error {
+func (ic *Plugin) PostReadCallHeader(c tp.ReadCtx) error {
 	rewrite(c, *ic.call.Load())
 	return nil
 }
 
 // PostReadPushHeader rewrites a PUSH's service method to its route's.
-func (ic *IgnoreCase) PostReadPushHeader(c tp.ReadCtx) error {
+func (ic *Plugin) PostReadPushHeader(c tp.ReadCtx) error {
 	rewrite(c, *ic.push.Load())
 	return nil
 }

@@ -48,8 +48,8 @@ type Config struct {
 	Buckets []float64
 }
 
-// Metrics is the plugin.
-type Metrics struct {
+// Plugin is the plugin.
+type Plugin struct {
 	callsServed, callsMade *prometheus.CounterVec
 	servedTime, madeTime   *prometheus.HistogramVec
 	pushesIn, pushesOut    *prometheus.CounterVec
@@ -58,20 +58,20 @@ type Metrics struct {
 }
 
 var (
-	_ tp.PreNewPeerPlugin       = (*Metrics)(nil)
-	_ tp.PostNewPeerPlugin      = (*Metrics)(nil)
-	_ tp.PostDialPlugin         = (*Metrics)(nil)
-	_ tp.PostAcceptPlugin       = (*Metrics)(nil)
-	_ tp.PostDisconnectPlugin   = (*Metrics)(nil)
-	_ tp.PostWriteReplyPlugin   = (*Metrics)(nil)
-	_ tp.CallDonePlugin         = (*Metrics)(nil)
-	_ tp.PostReadPushBodyPlugin = (*Metrics)(nil)
-	_ tp.PostWritePushPlugin    = (*Metrics)(nil)
+	_ tp.PreNewPeerPlugin       = (*Plugin)(nil)
+	_ tp.PostNewPeerPlugin      = (*Plugin)(nil)
+	_ tp.PostDialPlugin         = (*Plugin)(nil)
+	_ tp.PostAcceptPlugin       = (*Plugin)(nil)
+	_ tp.PostDisconnectPlugin   = (*Plugin)(nil)
+	_ tp.PostWriteReplyPlugin   = (*Plugin)(nil)
+	_ tp.CallDonePlugin         = (*Plugin)(nil)
+	_ tp.PostReadPushBodyPlugin = (*Plugin)(nil)
+	_ tp.PostWritePushPlugin    = (*Plugin)(nil)
 )
 
 // New makes the collectors and registers them; it fails if the registry
 // already holds collectors of the same names and labels.
-func New(cfg Config) (*Metrics, error) {
+func New(cfg Config) (*Plugin, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.DefaultRegisterer
 	}
@@ -89,7 +89,7 @@ func New(cfg Config) (*Metrics, error) {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: o.Namespace, Name: o.Name, Help: o.Help,
 			ConstLabels: o.ConstLabels, Buckets: cfg.Buckets}, []string{"service_method"})
 	}
-	m := &Metrics{
+	m := &Plugin{
 		callsServed: prometheus.NewCounterVec(prometheus.CounterOpts(opts("calls_served_total", "CALLs answered, by service method and status code.")), []string{"service_method", "code"}),
 		callsMade:   prometheus.NewCounterVec(prometheus.CounterOpts(opts("calls_made_total", "CALLs made, by service method and outcome code.")), []string{"service_method", "code"}),
 		servedTime:  histogram("call_served_seconds", "Time from reading a CALL to writing its reply."),
@@ -134,16 +134,16 @@ func New(cfg Config) (*Metrics, error) {
 }
 
 // Name implements tp.Plugin.
-func (m *Metrics) Name() string { return "metrics" }
+func (m *Plugin) Name() string { return "metrics" }
 
 // PreNewPeer turns on CountTime, which the latencies need.
-func (m *Metrics) PreNewPeer(cfg *tp.PeerConfig) error {
+func (m *Plugin) PreNewPeer(cfg *tp.PeerConfig) error {
 	cfg.CountTime = true
 	return nil
 }
 
 // PostNewPeer keeps the peer, for the pool gauges.
-func (m *Metrics) PostNewPeer(p *tp.Peer) error {
+func (m *Plugin) PostNewPeer(p *tp.Peer) error {
 	m.peer.Store(p)
 	return nil
 }
@@ -151,7 +151,7 @@ func (m *Metrics) PostNewPeer(p *tp.Peer) error {
 var countedKey = tp.NewKey[bool]("metrics counted")
 
 // PostDial counts a dialed session (not its redials).
-func (m *Metrics) PostDial(s *tp.Session, redial bool) error {
+func (m *Plugin) PostDial(s *tp.Session, redial bool) error {
 	if !redial {
 		m.count(s)
 	}
@@ -159,18 +159,18 @@ func (m *Metrics) PostDial(s *tp.Session, redial bool) error {
 }
 
 // PostAccept counts an accepted session.
-func (m *Metrics) PostAccept(s *tp.Session) error {
+func (m *Plugin) PostAccept(s *tp.Session) error {
 	m.count(s)
 	return nil
 }
 
-func (m *Metrics) count(s *tp.Session) {
+func (m *Plugin) count(s *tp.Session) {
 	countedKey.Set(s, true)
 	m.sessions.Inc()
 }
 
 // PostDisconnect uncounts a session this plugin counted.
-func (m *Metrics) PostDisconnect(s *tp.Session) {
+func (m *Plugin) PostDisconnect(s *tp.Session) {
 	if _, ok := countedKey.Delete(s); ok {
 		m.sessions.Dec()
 	}
@@ -179,7 +179,7 @@ func (m *Metrics) PostDisconnect(s *tp.Session) {
 const notFound = "(not found)"
 
 // PostWriteReply counts a served call and its latency.
-func (m *Metrics) PostWriteReply(c tp.WriteCtx) error {
+func (m *Plugin) PostWriteReply(c tp.WriteCtx) error {
 	out := c.Output()
 	code := out.Status.Code()
 	name := out.ServiceMethod
@@ -194,7 +194,7 @@ func (m *Metrics) PostWriteReply(c tp.WriteCtx) error {
 }
 
 // CallDone counts a call made and its latency, whatever its outcome.
-func (m *Metrics) CallDone(c *tp.CallCmd) {
+func (m *Plugin) CallDone(c *tp.CallCmd) {
 	m.callsMade.WithLabelValues(c.ServiceMethod(), c.Status().Code().String()).Inc()
 	if !c.StartTime().IsZero() {
 		m.madeTime.WithLabelValues(c.ServiceMethod()).Observe(c.CostTime().Seconds())
@@ -202,13 +202,13 @@ func (m *Metrics) CallDone(c *tp.CallCmd) {
 }
 
 // PostReadPushBody counts a push that reached its handler.
-func (m *Metrics) PostReadPushBody(c tp.ReadCtx) error {
+func (m *Plugin) PostReadPushBody(c tp.ReadCtx) error {
 	m.pushesIn.WithLabelValues(c.Input().ServiceMethod).Inc()
 	return nil
 }
 
 // PostWritePush counts a push sent.
-func (m *Metrics) PostWritePush(c tp.WriteCtx) error {
+func (m *Plugin) PostWritePush(c tp.WriteCtx) error {
 	m.pushesOut.WithLabelValues(c.Output().ServiceMethod).Inc()
 	return nil
 }

@@ -34,7 +34,7 @@ func Tick(ctx tp.PushCtx, _ *struct{}) *tp.Status {
 	return nil
 }
 
-func newMetrics(t *testing.T, reg *prometheus.Registry, peer string) *metrics.Metrics {
+func newMetrics(t *testing.T, reg *prometheus.Registry, peer string) *metrics.Plugin {
 	t.Helper()
 	m, err := metrics.New(metrics.Config{Registerer: reg, ConstLabels: prometheus.Labels{"peer": peer}})
 	if err != nil {

@@ -36,8 +36,8 @@ type Config struct {
 	SessionBurst int
 }
 
-// Overloader is the plugin.
-type Overloader struct {
+// Plugin is the plugin.
+type Plugin struct {
 	cfg      Config
 	all      *rate.Limiter // nil without Rate
 	sessions atomic.Int64
@@ -46,15 +46,15 @@ type Overloader struct {
 }
 
 var (
-	_ tp.PostAcceptPlugin         = (*Overloader)(nil)
-	_ tp.PostDisconnectPlugin     = (*Overloader)(nil)
-	_ tp.PostReadCallHeaderPlugin = (*Overloader)(nil)
-	_ tp.PostReadPushHeaderPlugin = (*Overloader)(nil)
+	_ tp.PostAcceptPlugin         = (*Plugin)(nil)
+	_ tp.PostDisconnectPlugin     = (*Plugin)(nil)
+	_ tp.PostReadCallHeaderPlugin = (*Plugin)(nil)
+	_ tp.PostReadPushHeaderPlugin = (*Plugin)(nil)
 )
 
 // New returns the plugin.
-func New(cfg Config) *Overloader {
-	o := &Overloader{cfg: cfg,
+func New(cfg Config) *Plugin {
+	o := &Plugin{cfg: cfg,
 		overAll:     tp.NewStatus(tp.CodeOverloaded, fmt.Sprintf("overloader: the peer is over %g messages per second; retry later", cfg.Rate), nil),
 		overSession: tp.NewStatus(tp.CodeOverloaded, fmt.Sprintf("overloader: over %g messages per second on this session; slow down", cfg.SessionRate), nil),
 	}
@@ -72,10 +72,10 @@ func burst(r float64, b int) int {
 }
 
 // Name implements tp.Plugin.
-func (o *Overloader) Name() string { return "overloader" }
+func (o *Plugin) Name() string { return "overloader" }
 
 // Sessions returns the accepted sessions held now.
-func (o *Overloader) Sessions() int { return int(o.sessions.Load()) }
+func (o *Plugin) Sessions() int { return int(o.sessions.Load()) }
 
 // state is what the plugin keeps in a session's swap.
 type state struct {
@@ -86,7 +86,7 @@ type state struct {
 var stateKey = tp.NewKey[*state]("overloader state")
 
 // PostAccept admits a session if the cap allows.
-func (o *Overloader) PostAccept(s *tp.Session) error {
+func (o *Plugin) PostAccept(s *tp.Session) error {
 	st := &state{}
 	if o.cfg.SessionRate > 0 {
 		st.limit = rate.NewLimiter(rate.Limit(o.cfg.SessionRate), burst(o.cfg.SessionRate, o.cfg.SessionBurst))
@@ -103,19 +103,19 @@ func (o *Overloader) PostAccept(s *tp.Session) error {
 }
 
 // PostDisconnect releases the session's place.
-func (o *Overloader) PostDisconnect(s *tp.Session) {
+func (o *Plugin) PostDisconnect(s *tp.Session) {
 	if v, ok := stateKey.Delete(s); ok && v.counted {
 		o.sessions.Add(-1)
 	}
 }
 
 // PostReadCallHeader answers a CALL over a rate with CodeOverloaded.
-func (o *Overloader) PostReadCallHeader(c tp.ReadCtx) error { return o.allow(c) }
+func (o *Plugin) PostReadCallHeader(c tp.ReadCtx) error { return o.allow(c) }
 
 // PostReadPushHeader drops a PUSH over a rate.
-func (o *Overloader) PostReadPushHeader(c tp.ReadCtx) error { return o.allow(c) }
+func (o *Plugin) PostReadPushHeader(c tp.ReadCtx) error { return o.allow(c) }
 
-func (o *Overloader) allow(c tp.ReadCtx) *tp.Status {
+func (o *Plugin) allow(c tp.ReadCtx) *tp.Status {
 	if v, ok := stateKey.Get(c.Session()); ok {
 		if l := v.limit; l != nil && !l.Allow() {
 			return o.overSession

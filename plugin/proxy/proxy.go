@@ -41,29 +41,29 @@ type Label struct {
 	IsCall        bool
 }
 
-// Proxy is the plugin.
-type Proxy struct {
+// Plugin is the plugin.
+type Plugin struct {
 	route func(*Label) Forwarder
 }
 
-var _ tp.PostNewPeerPlugin = (*Proxy)(nil)
+var _ tp.PostNewPeerPlugin = (*Plugin)(nil)
 
 // New returns the plugin. route picks where each message goes; nil means
 // nowhere (a CALL is answered with CodeNotFound, a PUSH dropped).
-func New(route func(*Label) Forwarder) *Proxy { return &Proxy{route: route} }
+func New(route func(*Label) Forwarder) *Plugin { return &Plugin{route: route} }
 
 // Name implements tp.Plugin.
-func (p *Proxy) Name() string { return "proxy" }
+func (p *Plugin) Name() string { return "proxy" }
 
 // PostNewPeer makes the proxy the peer's unknown-call and unknown-push
 // handler.
-func (p *Proxy) PostNewPeer(peer *tp.Peer) error {
+func (p *Plugin) PostNewPeer(peer *tp.Peer) error {
 	peer.SetUnknownCall(p.call)
 	peer.SetUnknownPush(p.push)
 	return nil
 }
 
-func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, error) {
+func (p *Plugin) call(ctx tp.UnknownCallCtx) (any, error) {
 	fwd, settings, st := p.prepare(ctx, true)
 	if st != nil {
 		return nil, st
@@ -82,7 +82,7 @@ func (p *Proxy) call(ctx tp.UnknownCallCtx) (any, error) {
 	return &reply, nil
 }
 
-func (p *Proxy) push(ctx tp.UnknownPushCtx) error {
+func (p *Plugin) push(ctx tp.UnknownPushCtx) error {
 	fwd, settings, st := p.prepare(ctx, false)
 	if st != nil {
 		return st
@@ -99,7 +99,7 @@ type rawBody interface {
 
 // prepare picks the forwarder and the setting that carries the meta, the
 // body codec and the chain.
-func (p *Proxy) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
+func (p *Plugin) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
 	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall}
 	fwd := p.route(label)
 	if fwd == nil {

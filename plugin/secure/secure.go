@@ -61,29 +61,29 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Secure is the plugin.
-type Secure struct {
+// Plugin is the plugin.
+type Plugin struct {
 	cfg  Config
 	aead cipher.AEAD // for a configured key
 }
 
 var (
-	_ tp.PostDialPlugin         = (*Secure)(nil)
-	_ tp.PostAcceptPlugin       = (*Secure)(nil)
-	_ tp.PreWriteCallPlugin     = (*Secure)(nil)
-	_ tp.PreWritePushPlugin     = (*Secure)(nil)
-	_ tp.PreWriteReplyPlugin    = (*Secure)(nil)
-	_ tp.PreReadCallBodyPlugin  = (*Secure)(nil)
-	_ tp.PreReadPushBodyPlugin  = (*Secure)(nil)
-	_ tp.PreReadReplyBodyPlugin = (*Secure)(nil)
+	_ tp.PostDialPlugin         = (*Plugin)(nil)
+	_ tp.PostAcceptPlugin       = (*Plugin)(nil)
+	_ tp.PreWriteCallPlugin     = (*Plugin)(nil)
+	_ tp.PreWritePushPlugin     = (*Plugin)(nil)
+	_ tp.PreWriteReplyPlugin    = (*Plugin)(nil)
+	_ tp.PreReadCallBodyPlugin  = (*Plugin)(nil)
+	_ tp.PreReadPushBodyPlugin  = (*Plugin)(nil)
+	_ tp.PreReadReplyBodyPlugin = (*Plugin)(nil)
 )
 
 // New returns the plugin, or an error for a key of the wrong size.
-func New(cfg Config) (*Secure, error) {
+func New(cfg Config) (*Plugin, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	s := &Secure{cfg: cfg}
+	s := &Plugin{cfg: cfg}
 	if cfg.Key != nil {
 		aead, err := newAEAD(cfg.Key)
 		if err != nil {
@@ -103,7 +103,7 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 // Name implements tp.Plugin.
-func (s *Secure) Name() string { return "secure" }
+func (s *Plugin) Name() string { return "secure" }
 
 // WithSecure encrypts the message it is given to (Call, Push); the reply
 // to such a CALL is encrypted too.
@@ -114,7 +114,7 @@ func WithSecure() tp.MessageSetting {
 // keyOf is a session's negotiated key.
 var keyOf = tp.NewKey[cipher.AEAD]("secure session key")
 
-func (s *Secure) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
+func (s *Plugin) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
 	if s.aead != nil {
 		return s.aead, nil
 	}
@@ -125,7 +125,7 @@ func (s *Secure) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
 }
 
 // PostDial negotiates the session key, on every dial and redial.
-func (s *Secure) PostDial(sess *tp.Session, _ bool) error {
+func (s *Plugin) PostDial(sess *tp.Session, _ bool) error {
 	if s.aead != nil {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (s *Secure) PostDial(sess *tp.Session, _ bool) error {
 }
 
 // PostAccept answers the dialer's key exchange.
-func (s *Secure) PostAccept(sess *tp.Session) error {
+func (s *Plugin) PostAccept(sess *tp.Session) error {
 	if s.aead != nil {
 		return nil
 	}
@@ -190,7 +190,7 @@ func (s *Secure) PostAccept(sess *tp.Session) error {
 
 // agree derives the session key from our private key and the peer's
 // public one; the info binds both public keys, dialer's first.
-func (s *Secure) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, dialer bool) *tp.Status {
+func (s *Plugin) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, dialer bool) *tp.Status {
 	pub, err := ecdh.X25519().NewPublicKey(peerPub)
 	if err != nil {
 		return tp.NewStatus(tp.CodeBadMessage, "secure: the peer's public key is malformed", err)
@@ -218,18 +218,18 @@ func (s *Secure) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, 
 }
 
 // PreWriteCall encrypts a CALL sent with WithSecure, or any with All.
-func (s *Secure) PreWriteCall(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
+func (s *Plugin) PreWriteCall(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
 
 // PreWritePush encrypts a PUSH sent with WithSecure, or any with All.
-func (s *Secure) PreWritePush(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
+func (s *Plugin) PreWritePush(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
 
 // PreWriteReply encrypts the reply to an encrypted CALL.
-func (s *Secure) PreWriteReply(c tp.WriteCtx) error {
+func (s *Plugin) PreWriteReply(c tp.WriteCtx) error {
 	in, ok := c.(tp.ReadCtx)
 	return s.seal(c, ok && in.Input().Meta.Get(MetaKey) != "")
 }
 
-func (s *Secure) seal(c tp.WriteCtx, always bool) *tp.Status {
+func (s *Plugin) seal(c tp.WriteCtx, always bool) *tp.Status {
 	m := c.Output()
 	if !always && m.Meta.Get(MetaKey) == "" {
 		return nil
@@ -255,15 +255,15 @@ func (s *Secure) seal(c tp.WriteCtx, always bool) *tp.Status {
 }
 
 // PreReadCallBody decrypts an encrypted CALL.
-func (s *Secure) PreReadCallBody(c tp.ReadCtx) error { return s.open(c) }
+func (s *Plugin) PreReadCallBody(c tp.ReadCtx) error { return s.open(c) }
 
 // PreReadPushBody decrypts an encrypted PUSH.
-func (s *Secure) PreReadPushBody(c tp.ReadCtx) error { return s.open(c) }
+func (s *Plugin) PreReadPushBody(c tp.ReadCtx) error { return s.open(c) }
 
 // PreReadReplyBody decrypts an encrypted REPLY.
-func (s *Secure) PreReadReplyBody(c tp.ReadCtx) error { return s.open(c) }
+func (s *Plugin) PreReadReplyBody(c tp.ReadCtx) error { return s.open(c) }
 
-func (s *Secure) open(c tp.ReadCtx) *tp.Status {
+func (s *Plugin) open(c tp.ReadCtx) *tp.Status {
 	m := c.Input()
 	if m.Meta.Get(MetaKey) == "" {
 		return nil
@@ -297,9 +297,9 @@ func additional(m *socket.Message) []byte {
 
 // Route returns a plugin for RouteCall, RoutePush or SubRoute whose
 // routes take only encrypted messages (their replies are encrypted, as
-// every reply to an encrypted CALL is). The Secure plugin itself must be
+// every reply to an encrypted CALL is). The plugin itself must be
 // on the peer.
-func (s *Secure) Route() tp.Plugin { return guard{} }
+func (s *Plugin) Route() tp.Plugin { return guard{} }
 
 type guard struct{}
 

@@ -53,7 +53,7 @@ func flip(c tp.WriteCtx) {
 	}
 }
 
-func mustNew(t *testing.T, cfg secure.Config) *secure.Secure {
+func mustNew(t *testing.T, cfg secure.Config) *secure.Plugin {
 	t.Helper()
 	s, err := secure.New(cfg)
 	if err != nil {

@@ -39,39 +39,39 @@ type Config struct {
 	Propagator propagation.TextMapPropagator
 }
 
-// Tracing is the plugin.
-type Tracing struct {
+// Plugin is the plugin.
+type Plugin struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 }
 
 var (
-	_ tp.PreWriteCallPlugin        = (*Tracing)(nil)
-	_ tp.CallDonePlugin            = (*Tracing)(nil)
-	_ tp.PostReadReplyHeaderPlugin = (*Tracing)(nil)
-	_ tp.PostReadCallHeaderPlugin  = (*Tracing)(nil)
-	_ tp.PostWriteReplyPlugin      = (*Tracing)(nil)
-	_ tp.PreWritePushPlugin        = (*Tracing)(nil)
-	_ tp.PostReadPushHeaderPlugin  = (*Tracing)(nil)
-	_ tp.PostReadPushBodyPlugin    = (*Tracing)(nil)
+	_ tp.PreWriteCallPlugin        = (*Plugin)(nil)
+	_ tp.CallDonePlugin            = (*Plugin)(nil)
+	_ tp.PostReadReplyHeaderPlugin = (*Plugin)(nil)
+	_ tp.PostReadCallHeaderPlugin  = (*Plugin)(nil)
+	_ tp.PostWriteReplyPlugin      = (*Plugin)(nil)
+	_ tp.PreWritePushPlugin        = (*Plugin)(nil)
+	_ tp.PostReadPushHeaderPlugin  = (*Plugin)(nil)
+	_ tp.PostReadPushBodyPlugin    = (*Plugin)(nil)
 )
 
 // ScopeName is the instrumentation scope of the tracer.
 const ScopeName = "github.com/seed-a9a850dd/tp/plugin/tracing"
 
 // New returns the plugin.
-func New(cfg Config) *Tracing {
+func New(cfg Config) *Plugin {
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
 	if cfg.Propagator == nil {
 		cfg.Propagator = propagation.TraceContext{}
 	}
-	return &Tracing{tracer: cfg.TracerProvider.Tracer(ScopeName), prop: cfg.Propagator}
+	return &Plugin{tracer: cfg.TracerProvider.Tracer(ScopeName), prop: cfg.Propagator}
 }
 
 // Name implements tp.Plugin.
-func (t *Tracing) Name() string { return "tracing" }
+func (t *Plugin) Name() string { return "tracing" }
 
 // carrier lets the propagator read and write message meta.
 type carrier struct{ m *socket.Meta }
@@ -105,13 +105,13 @@ func attrs(sess *tp.Session, serviceMethod string) (trace.SpanStartOption, trace
 var attrsKey = tp.NewKey[trace.SpanStartOption]("tracing attributes")
 
 // start starts a span of kind named after the message's service method.
-func (t *Tracing) start(ctx context.Context, sess *tp.Session, m *socket.Message, kind trace.SpanKind) (context.Context, trace.Span) {
+func (t *Plugin) start(ctx context.Context, sess *tp.Session, m *socket.Message, kind trace.SpanKind) (context.Context, trace.Span) {
 	session, method := attrs(sess, m.ServiceMethod)
 	return t.tracer.Start(ctx, m.ServiceMethod, trace.WithSpanKind(kind), session, method)
 }
 
 // PreWriteCall starts the CLIENT span and puts its context in the meta.
-func (t *Tracing) PreWriteCall(c tp.WriteCtx) error {
+func (t *Plugin) PreWriteCall(c tp.WriteCtx) error {
 	m := c.Output()
 	ctx, _ := t.start(c.Context(), c.Session(), m, trace.SpanKindClient)
 	t.prop.Inject(ctx, carrier{&m.Meta})
@@ -122,13 +122,13 @@ func (t *Tracing) PreWriteCall(c tp.WriteCtx) error {
 }
 
 // PostReadReplyHeader notes the reply on the CLIENT span.
-func (t *Tracing) PostReadReplyHeader(c tp.ReadCtx) error {
+func (t *Plugin) PostReadReplyHeader(c tp.ReadCtx) error {
 	trace.SpanFromContext(c.Context()).AddEvent("reply", trace.WithAttributes(attribute.Int("tp.size", c.Input().Size)))
 	return nil
 }
 
 // CallDone ends the CLIENT span with the call's outcome.
-func (t *Tracing) CallDone(c *tp.CallCmd) {
+func (t *Plugin) CallDone(c *tp.CallCmd) {
 	span := trace.SpanFromContext(c.Context())
 	end(span, c.Status())
 }
@@ -143,12 +143,12 @@ func end(span trace.Span, st *tp.Status) {
 
 // PostReadCallHeader starts the SERVER span, child of the caller's, and
 // gives it to the handler's context.
-func (t *Tracing) PostReadCallHeader(c tp.ReadCtx) error {
+func (t *Plugin) PostReadCallHeader(c tp.ReadCtx) error {
 	t.startIncoming(c, trace.SpanKindServer)
 	return nil
 }
 
-func (t *Tracing) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
+func (t *Plugin) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
 	m := c.Input()
 	ctx := t.prop.Extract(c.Context(), carrier{&m.Meta})
 	ctx, _ = t.start(ctx, c.Session(), m, kind)
@@ -156,13 +156,13 @@ func (t *Tracing) startIncoming(c tp.ReadCtx, kind trace.SpanKind) {
 }
 
 // PostWriteReply ends the SERVER span once the reply is written.
-func (t *Tracing) PostWriteReply(c tp.WriteCtx) error {
+func (t *Plugin) PostWriteReply(c tp.WriteCtx) error {
 	end(trace.SpanFromContext(c.Context()), c.Output().Status)
 	return nil
 }
 
 // PreWritePush records the PRODUCER span and puts its context in the meta.
-func (t *Tracing) PreWritePush(c tp.WriteCtx) error {
+func (t *Plugin) PreWritePush(c tp.WriteCtx) error {
 	m := c.Output()
 	ctx, span := t.start(c.Context(), c.Session(), m, trace.SpanKindProducer)
 	t.prop.Inject(ctx, carrier{&m.Meta})
@@ -172,7 +172,7 @@ func (t *Tracing) PreWritePush(c tp.WriteCtx) error {
 
 // PostReadPushHeader starts the CONSUMER span and gives it to the
 // handler's context.
-func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) error {
+func (t *Plugin) PostReadPushHeader(c tp.ReadCtx) error {
 	t.startIncoming(c, trace.SpanKindConsumer)
 	return nil
 }
@@ -180,7 +180,7 @@ func (t *Tracing) PostReadPushHeader(c tp.ReadCtx) error {
 // PostReadPushBody ends the CONSUMER span: a push has no reply to wait
 // for, and the handler's context keeps the span's context for its own
 // calls.
-func (t *Tracing) PostReadPushBody(c tp.ReadCtx) error {
+func (t *Plugin) PostReadPushBody(c tp.ReadCtx) error {
 	trace.SpanFromContext(c.Context()).End()
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
 
 // newTracing returns a plugin recording into an in-memory exporter.
-func newTracing(t *testing.T) (*tracing.Tracing, *tracetest.InMemoryExporter) {
+func newTracing(t *testing.T) (*tracing.Plugin, *tracetest.InMemoryExporter) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
