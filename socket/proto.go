@@ -54,27 +54,16 @@ func Pack(p Proto, dst []byte, m *Message) ([]byte, error) {
 	if len(m.XferPipe) > math.MaxUint8 {
 		return dst, status.New(status.InvalidArgument, fmt.Sprintf("xfer pipe has %d filters; at most 255 fit in a frame", len(m.XferPipe)), nil)
 	}
-	payload := m.Payload
-	if m.Body != nil {
-		body := bufpool.Get(bodyHint)
-		defer bufpool.Put(body)
-		var err error
-		if *body, err = m.MarshalBody((*body)[:0]); err != nil {
-			return dst, err
-		}
-		m.Payload = *body
-		defer func() { m.Payload = payload }()
-	}
 	version, _ := p.Version()
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, version, byte(len(m.XferPipe)))
 	dst = append(dst, m.XferPipe...)
 	var err error
 	if len(m.XferPipe) == 0 {
-		dst, err = p.Encode(dst, m)
+		dst, err = encode(p, dst, m)
 	} else {
-		tmp := bufpool.Get(len(m.Payload) + 256)
-		*tmp, err = p.Encode((*tmp)[:0], m)
+		tmp := bufpool.Get(len(m.Payload) + bodyHint)
+		*tmp, err = encode(p, (*tmp)[:0], m)
 		if err == nil {
 			dst, err = m.XferPipe.Pack(dst, *tmp)
 			if err != nil {
@@ -92,6 +81,39 @@ func Pack(p Proto, dst []byte, m *Message) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(size))
 	return dst, nil
+}
+
+// HeaderEncoder is a Proto whose encoding is its header followed by the
+// body's bytes as they are, such as rawproto: Pack then encodes the body
+// straight after the header, with no copy. EncodeHeader appends the header
+// alone; Encode must still append header and Payload, for any other user.
+type HeaderEncoder interface {
+	EncodeHeader(dst []byte, m *Message) ([]byte, error)
+}
+
+// encode appends p's encoding of m, its body encoded once.
+func encode(p Proto, dst []byte, m *Message) ([]byte, error) {
+	if he, ok := p.(HeaderEncoder); ok {
+		dst, err := he.EncodeHeader(dst, m)
+		if err != nil {
+			return dst, err
+		}
+		return m.MarshalBody(dst)
+	}
+	if m.Body == nil {
+		return p.Encode(dst, m)
+	}
+	body := bufpool.Get(bodyHint)
+	defer bufpool.Put(body)
+	var err error
+	if *body, err = m.MarshalBody((*body)[:0]); err != nil {
+		return dst, err
+	}
+	payload := m.Payload
+	m.Payload = *body
+	dst, err = p.Encode(dst, m)
+	m.Payload = payload
+	return dst, err
 }
 
 // bodyHint is the buffer a body is first encoded into: a typical RPC body

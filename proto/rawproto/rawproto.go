@@ -56,7 +56,14 @@ type proto struct {
 func (*proto) Version() (byte, string) { return Version, "raw" }
 
 // Encode appends the header fields and m.Payload.
-func (*proto) Encode(b []byte, m *socket.Message) ([]byte, error) {
+func (p *proto) Encode(b []byte, m *socket.Message) ([]byte, error) {
+	b, err := p.EncodeHeader(b, m)
+	return append(b, m.Payload...), err
+}
+
+// EncodeHeader appends the header fields: the body follows as it is, so
+// the socket encodes it in place (see socket.HeaderEncoder).
+func (*proto) EncodeHeader(b []byte, m *socket.Message) ([]byte, error) {
 	b = append(b, byte(m.Type))
 	b = binary.BigEndian.AppendUint32(b, m.Seq)
 	b = append(b, m.BodyCodec)
@@ -75,7 +82,7 @@ func (*proto) Encode(b []byte, m *socket.Message) ([]byte, error) {
 		b = appendString(b, v)
 		return true
 	})
-	return append(b, m.Payload...), nil
+	return b, nil
 }
 
 func appendString(b []byte, s string) []byte {
