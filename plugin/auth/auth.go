@@ -90,8 +90,8 @@ type Checker struct {
 
 // NewChecker returns the accepting side's plugin: check returns nil to
 // accept the credential, or the error to refuse the session with (a
-// *tp.Status keeps its code; any other error is CodeUnauthorized). check may keep what it learns, such as the
-// user, in the session's Swap.
+// *tp.Status keeps its code; any other error is CodeUnauthorized). check
+// may keep what it learns, such as the user, in a tp.Key.
 func NewChecker(check func(sess *tp.Session, credential string) error) *Checker {
 	return &Checker{check: check}
 }

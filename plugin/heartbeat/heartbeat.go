@@ -81,7 +81,7 @@ func (h *Plugin) PostNewPeer(p *tp.Peer) error {
 	return nil
 }
 
-// watchKey holds a session's watch in its swap store.
+// watchKey holds a session's watch.
 var watchKey = tp.NewKey[*watch]("heartbeat watch")
 
 // watch follows one session: received counts messages in, and a timer

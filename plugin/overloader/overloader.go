@@ -77,7 +77,7 @@ func (o *Plugin) Name() string { return "overloader" }
 // Sessions returns the accepted sessions held now.
 func (o *Plugin) Sessions() int { return int(o.sessions.Load()) }
 
-// state is what the plugin keeps in a session's swap.
+// state is what the plugin keeps for a session (stateKey).
 type state struct {
 	counted bool          // counted in sessions
 	limit   *rate.Limiter // nil without SessionRate
