@@ -105,8 +105,14 @@ func (w *writer) awaitRoom(ctx context.Context) error {
 	return nil
 }
 
-// setFull records whether writers must wait. Called with mu held.
-func (w *writer) setFull() { w.full.Store(w.owned && len(w.pending) >= w.maxPending) }
+// setFull records whether writers must wait. Called with mu held. It
+// writes only a change: the flag is read by every writer, and a store of
+// the same value would still take its cache line from the other cores.
+func (w *writer) setFull() {
+	if full := w.owned && len(w.pending) >= w.maxPending; full != w.full.Load() {
+		w.full.Store(full)
+	}
+}
 
 // write puts frame on the wire or in line for it. It returns ErrClosed after
 // close, the sticky error after a failed write, and ctx's status if ctx
@@ -156,6 +162,7 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 		return nil
 	}
 	w.owned, w.queued = true, false
+	w.setFull()
 	if mode == neverWait || ctx.Done() != nil {
 		w.flusher.Add(1)
 		w.mu.Unlock()
