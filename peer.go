@@ -137,6 +137,10 @@ func (p *Peer) ListenAndServe() error {
 // serves each as a Session until Close, after which it returns nil (at
 // once if Close came first). It closes ln when it returns.
 func (p *Peer) Serve(ln net.Listener) error {
+	if err := p.canServeTLS(); err != nil {
+		ln.Close()
+		return err
+	}
 	if p.cfg.TLS != nil {
 		ln = tls.NewListener(ln, p.cfg.TLS)
 	}
@@ -186,6 +190,16 @@ func (p *Peer) Serve(ln net.Listener) error {
 	}
 }
 
+// canServeTLS refuses to serve TLS without a certificate, which would fail
+// every handshake rather than once, here.
+func (p *Peer) canServeTLS() error {
+	c := p.cfg.TLS
+	if c != nil && len(c.Certificates) == 0 && c.GetCertificate == nil && c.GetConfigForClient == nil {
+		return NewStatus(CodeInvalidArgument, "PeerConfig.TLS has no certificate to serve with: set Certificates or GetCertificate (a config for dialing only needs none)", nil)
+	}
+	return nil
+}
+
 // Addr returns the address of a listener the peer serves, or nil when it
 // serves none (yet, or any more). With ListenAddr "127.0.0.1:0" it is how
 // to learn the port ListenAndServe got.
@@ -201,6 +215,10 @@ func (p *Peer) Addr() net.Addr {
 // ServeConn serves conn, wrapped in TLS when configured, as an accepted
 // session, and returns it once the PostAccept hooks have passed.
 func (p *Peer) ServeConn(conn net.Conn) (*Session, error) {
+	if err := p.canServeTLS(); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if p.cfg.TLS != nil {
 		conn = tls.Server(conn, p.cfg.TLS)
 	}

@@ -51,6 +51,16 @@ func TestTLS(t *testing.T) {
 	if err := sess.Call(context.Background(), "/ping", 1, &n).Err(); err != nil || n != 2 {
 		t.Fatalf("over TLS: %d, %v", n, err)
 	}
+	// A peer with a TLS config but no certificate cannot serve: it says so
+	// at Serve, rather than failing every handshake.
+	noCert := newPeer(t, tp.PeerConfig{TLS: cliTLS})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noCert.Serve(ln); tp.CodeOf(err) != tp.CodeInvalidArgument || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Serve with a certificate-less TLS config: %v", err)
+	}
 	// A client that does not trust the server fails to dial.
 	plain := newPeer(t, tp.PeerConfig{TLS: &tls.Config{}})
 	if _, st := plain.Dial(context.Background(), sess.RemoteAddr().String()); tp.CodeOf(st) != tp.CodeDialFailed {
