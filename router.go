@@ -2,6 +2,7 @@ package tp
 
 import (
 	"fmt"
+	"log/slog"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -28,6 +29,7 @@ type routeTable struct {
 	mu     sync.Mutex
 	routes atomic.Pointer[routes]
 	naming Naming
+	logger *slog.Logger
 }
 
 type routes struct {
@@ -35,14 +37,14 @@ type routes struct {
 	unknownCall, unknownPush *Handler
 }
 
-func newRouter(n Naming, p *plugins) *Router {
+func newRouter(n Naming, p *plugins, logger *slog.Logger) *Router {
 	if n.Word == nil {
 		n.Word = HTTPNaming.Word
 	}
 	if n.Join == nil {
 		n.Join = HTTPNaming.Join
 	}
-	t := &routeTable{naming: n}
+	t := &routeTable{naming: n, logger: logger}
 	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}})
 	return &Router{table: t, plugins: p}
 }
@@ -433,6 +435,10 @@ func (r *Router) routeStruct(ctrl any, isCall bool, ps []Plugin) []string {
 		if !ok {
 			if why := misfit(m.Type, 1, isCall); why != "" {
 				panic(fmt.Sprintf("tp: route %s: method %s returns a status like a handler, but %s; a handler has the shape %s", ptr, m.Name, why, shapes))
+			}
+			if m.Type.NumIn() == 2 { // one argument, as a handler takes: say why it is not one
+				r.table.logger.Warn("tp: a method that takes one argument is not a handler, so it serves no route",
+					"ctrl", ptr.String(), "method", m.Name, "signature", m.Type.String(), "want", shapes)
 			}
 			continue // a helper, not a handler
 		}

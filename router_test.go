@@ -383,3 +383,23 @@ func TestCustomNaming(t *testing.T) {
 		t.Fatalf("::math::add: %d, %v", sum, err)
 	}
 }
+
+// HalfWay has a handler and a method that takes one argument as handlers
+// do but returns nothing.
+type HalfWay struct{ tp.CallCtx }
+
+func (*HalfWay) Good(arg *int) (int, error) { return *arg, nil }
+func (*HalfWay) Wrong(arg int)              {}
+
+// A method that takes one argument but is no handler is served by no
+// route, and the peer says so.
+func TestNearMissIsLogged(t *testing.T) {
+	var logs syncBuffer
+	srv := newPeer(t, tp.PeerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if got := srv.RouteCall(new(HalfWay)); len(got) != 1 || got[0] != "/half_way/good" {
+		t.Fatalf("routes %q", got)
+	}
+	if !strings.Contains(logs.String(), "method=Wrong") {
+		t.Fatalf("no word about Wrong:\n%s", logs.String())
+	}
+}
