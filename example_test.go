@@ -33,10 +33,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer cli.Close()
-	sess, st := cli.Dial(context.Background(), ln.Addr().String())
-	if st != nil {
-		fmt.Println(st)
-		return
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
 	}
 	var product int
 	cmd := sess.Call(context.Background(), "/arith/mul", [2]int{6, 7}, &product)
@@ -123,4 +122,71 @@ func ExamplePeer_Broadcast() {
 	}
 	fmt.Println(<-pushed)
 	// Output: hello, everyone
+}
+
+// HandleCall registers any function under a name of your choosing, its
+// types checked by the compiler; a method value keeps its receiver, so
+// the handler keeps state. tp.Call returns the typed result.
+func ExampleHandleCall() {
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	hits := new(Counter) // Incr(ctx tp.CallCtx, n *int) (int, error) adds n
+	tp.HandleCall(srv.Router(), "/hits/add", hits.Incr)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		total, err := tp.Call[int](context.Background(), sess, "/hits/add", 2)
+		fmt.Println(total, err)
+	}
+	// Output:
+	// 2 <nil>
+	// 4 <nil>
+	// 6 <nil>
+}
+
+// userKey names the value a session keeps for who it authenticated as.
+var userKey = tp.NewKey[string]("user")
+
+// A session keeps typed values for the application and plugins: here a
+// hook notes who the session belongs to, and a handler reads it.
+func ExampleNewKey() {
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet}, acceptHook(func(s *tp.Session) error {
+		userKey.Set(s, "alice") // an auth plugin would check a credential first
+		return nil
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	tp.HandleCall(srv.Router(), "/whoami", func(ctx tp.CallCtx, _ *struct{}) (string, error) {
+		user, _ := userKey.Get(ctx.Session())
+		return user, nil
+	})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	sess, err := cli.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tp.Call[string](context.Background(), sess, "/whoami", nil))
+	// Output: alice <nil>
 }
