@@ -16,7 +16,8 @@
 // instance for custom rules. A value that breaks a rule is answered with
 // CodeInvalidArgument naming the field and the rule, and the handler is
 // never called (a PUSH is dropped). Bound values are set first, so rules
-// apply to them too. The plugin works on arguments that are structs;
+// apply to them too; a bound field never keeps what the client put in the
+// body: a source with no value leaves it zero, and "required" fails. The plugin works on arguments that are structs;
 // others pass through untouched. Add it to the peer, or to one route group
 // (SubRoute, RouteCall) to cover only those routes.
 package binder
@@ -177,7 +178,11 @@ func (b *Plugin) apply(c tp.ReadCtx) *tp.Status {
 	return nil
 }
 
+// apply sets a bound field from its source. The field's value from the
+// body never survives: a client must not fill what the server binds, so a
+// source with no value zeroes the field (and "required" then fails).
 func (bd *bind) apply(b *Plugin, c tp.ReadCtx, field reflect.Value) *tp.Status {
+	field.Set(reflect.Zero(field.Type()))
 	if bd.source == "meta" {
 		s := c.Input().Meta.Get(bd.key)
 		if s == "" {

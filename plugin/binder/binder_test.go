@@ -70,6 +70,12 @@ func TestBinder(t *testing.T) {
 		{name: "email", arg: Signup{Name: "Bob", Age: 30, Email: "nope"}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Email breaks rule "email"`},
 		{name: "rule on a bound value", arg: good, meta: []string{"lang", "fr"}, wantCode: tp.CodeInvalidArgument, wantMsg: `field Lang breaks rule "oneof=en de"`},
 		{name: "meta that does not parse", arg: good, meta: []string{"tries", "many"}, wantCode: tp.CodeInvalidArgument, wantMsg: `meta "tries" for field Tries`},
+		{name: "bound fields sent in the body are overwritten", arg: Signup{Name: "Bob", Age: 30, Lang: "en", Tries: 9, User: "admin"},
+			check: func(t *testing.T, got Signup) {
+				if got.User != "alice" || got.Lang != "" || got.Tries != 0 {
+					t.Fatalf("a client filled bound fields: %+v", got)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +96,13 @@ func TestBinder(t *testing.T) {
 				tt.check(t, got)
 			}
 		})
+	}
+
+	// A session with no user: a body claiming one does not stand in for it.
+	other := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), sess.RemoteAddr().String())
+	claim := Signup{Name: "Eve", Age: 30, User: "admin"}
+	if err := other.Call(context.Background(), "/join", claim, nil).Err(); tp.CodeOf(err) != tp.CodeInvalidArgument || !strings.Contains(err.Error(), `field User breaks rule "required"`) {
+		t.Fatalf("a body claiming a user the session has not: %v", err)
 	}
 
 	// A push that breaks a rule is dropped; a valid one after it arrives.
