@@ -6,9 +6,12 @@
 //
 // A forwarded CALL carries the caller's meta, body (in its codec, as is)
 // and deadline; its reply's status, meta and body come back the same way.
-// Each hop adds ViaKey to the meta ("session-id#seq" of the message it got)
-// so a call can be followed across proxies, and sets tp.RealIPKey to the
-// original caller's IP if no earlier hop did. With the tracing plugin on
+// Each hop adds ViaKey to the meta ("proxy-id/session-id#seq" of the
+// message it got) so a call can be followed across proxies, and sets
+// tp.RealIPKey to the original caller's IP if no earlier hop did. A
+// message that has passed this proxy already (proxies forwarding to each
+// other) or more than MaxHops proxies is refused with
+// CodeFailedPrecondition, so a loop ends at once. With the tracing plugin on
 // every peer, the hops also form one trace.
 //
 // The plugin sets the peer's unknown-call and unknown-push handlers; routes
@@ -17,8 +20,11 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/socket"
@@ -44,13 +50,25 @@ type Label struct {
 // Plugin is the plugin.
 type Plugin struct {
 	route func(*Label) Forwarder
+	id    string // this proxy's mark in the chain
+
+	// MaxHops is how many proxies a message may have passed before this
+	// one; 0 means DefaultMaxHops. Set it before serving.
+	MaxHops int
 }
+
+// DefaultMaxHops is the hop limit when Plugin.MaxHops is 0.
+const DefaultMaxHops = 8
 
 var _ tp.PostNewPeerPlugin = (*Plugin)(nil)
 
 // New returns the plugin. route picks where each message goes; nil means
 // nowhere (a CALL is answered with CodeNotFound, a PUSH dropped).
-func New(route func(*Label) Forwarder) *Plugin { return &Plugin{route: route} }
+func New(route func(*Label) Forwarder) *Plugin {
+	var id [6]byte
+	rand.Read(id[:])
+	return &Plugin{route: route, id: hex.EncodeToString(id[:])}
+}
 
 // Name implements tp.Plugin.
 func (p *Plugin) Name() string { return "proxy" }
@@ -97,10 +115,31 @@ type rawBody interface {
 	InputBodyCodec() byte
 }
 
+// checkChain refuses a message that has passed this proxy already, or too
+// many proxies.
+func (p *Plugin) checkChain(via []string) *tp.Status {
+	max := p.MaxHops
+	if max <= 0 {
+		max = DefaultMaxHops
+	}
+	if len(via) >= max {
+		return tp.NewStatus(tp.CodeFailedPrecondition, fmt.Sprintf("proxy: the message has passed %d proxies, the limit", len(via)), nil)
+	}
+	for _, hop := range via {
+		if strings.HasPrefix(hop, p.id+"/") {
+			return tp.NewStatus(tp.CodeFailedPrecondition, "proxy: the message has passed this proxy already: a forwarding loop", nil)
+		}
+	}
+	return nil
+}
+
 // prepare picks the forwarder and the setting that carries the meta, the
 // body codec and the chain.
 func (p *Plugin) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
 	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall}
+	if st := p.checkChain(ctx.InputMeta().Values(ViaKey)); st != nil {
+		return nil, nil, st
+	}
 	fwd := p.route(label)
 	if fwd == nil {
 		return nil, nil, tp.NewStatus(tp.CodeNotFound, fmt.Sprintf("proxy: nowhere to forward %q", label.ServiceMethod), nil)
@@ -110,7 +149,7 @@ func (p *Plugin) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetti
 			m.Meta.Add(k, v)
 			return true
 		})
-		m.Meta.Add(ViaKey, label.SessionID+"#"+strconv.FormatUint(uint64(ctx.Seq()), 10))
+		m.Meta.Add(ViaKey, p.id+"/"+label.SessionID+"#"+strconv.FormatUint(uint64(ctx.Seq()), 10))
 		if m.Meta.Get(tp.RealIPKey) == "" {
 			m.Meta.Set(tp.RealIPKey, label.RealIP)
 		}

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,5 +103,43 @@ func TestProxy(t *testing.T) {
 	}
 	if got := <-pushed; !strings.HasPrefix(got, "hi via ") || strings.Count(got, "#") != 2 {
 		t.Fatalf("push through two hops: %q", got)
+	}
+}
+
+// Proxies forwarding to each other end the loop at once, and a chain past
+// MaxHops is refused.
+func TestProxyLoopAndHopLimit(t *testing.T) {
+	var toB, toA *tp.Session
+	var hops atomic.Int64
+	a := tptest.NewPeer(t, tp.PeerConfig{}, proxy.New(func(*proxy.Label) proxy.Forwarder { hops.Add(1); return toB }))
+	b := tptest.NewPeer(t, tp.PeerConfig{}, proxy.New(func(*proxy.Label) proxy.Forwarder { hops.Add(1); return toA }))
+	addrA, addrB := tptest.Serve(t, a), tptest.Serve(t, b)
+	toB, toA = tptest.Dial(t, a, addrB), tptest.Dial(t, b, addrA)
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), addrA)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := sess.Call(ctx, "/anything", 1, nil).Err()
+	if tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "loop") {
+		t.Fatalf("a call between two proxies forwarding to each other: %v", err)
+	}
+	if n := hops.Load(); n != 2 {
+		t.Fatalf("the loop took %d hops before it was refused, want 2", n)
+	}
+
+	// A straight chain of three proxies to a backend, with a limit of two.
+	backend := tptest.NewPeer(t, tp.PeerConfig{})
+	backend.RouteCallFunc(Inspect)
+	addr := tptest.Serve(t, backend)
+	for range 3 {
+		var up *tp.Session
+		p := proxy.New(func(*proxy.Label) proxy.Forwarder { return up })
+		p.MaxHops = 2
+		gw := tptest.NewPeer(t, tp.PeerConfig{}, p)
+		up = tptest.Dial(t, gw, addr)
+		addr = tptest.Serve(t, gw)
+	}
+	far := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), addr)
+	if err := far.Call(ctx, "/inspect", "x", nil).Err(); tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "2 proxies") {
+		t.Fatalf("a chain past the hop limit: %v", err)
 	}
 }
