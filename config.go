@@ -68,6 +68,12 @@ type PeerConfig struct {
 	// MaxPendingCalls caps the calls waiting for replies on one session;
 	// past it Call fails at once with CodeOverloaded. 0 means no cap.
 	MaxPendingCalls int
+	// MaxSessionHandlers caps the CALLs and PUSHes one connection may have
+	// in handlers (queued or running): past it they are refused with
+	// CodeOverloaded, so one peer, one that sends and never reads its
+	// replies say, cannot take the whole pool. 0 means PoolSize/8, at
+	// least 1024.
+	MaxSessionHandlers int
 
 	// PoolSize is how many handlers may run at once; 0 means 10,000. A
 	// CALL that finds the pool full is answered at once with
@@ -139,13 +145,16 @@ func (c PeerConfig) settle() (settings, *Status) {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"MaxSessions", s.MaxSessions}, {"MaxPendingCalls", s.MaxPendingCalls}, {"PoolSize", s.PoolSize}} {
+	}{{"MaxSessions", s.MaxSessions}, {"MaxPendingCalls", s.MaxPendingCalls}, {"PoolSize", s.PoolSize}, {"MaxSessionHandlers", s.MaxSessionHandlers}} {
 		if f.v < 0 {
 			bad = append(bad, fmt.Sprintf("%s %d: want 0 (the default) or more", f.name, f.v))
 		}
 	}
 	if s.PoolSize <= 0 {
 		s.PoolSize = 10000
+	}
+	if s.MaxSessionHandlers <= 0 {
+		s.MaxSessionHandlers = max(s.PoolSize/8, 1024)
 	}
 	if s.ShutdownTimeout <= 0 {
 		s.ShutdownTimeout = 30 * time.Second

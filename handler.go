@@ -45,6 +45,9 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 			st = p.router.table.notFound(isCall, m.ServiceMethod)
 		}
 	}
+	if st == nil && cn.serving.Load() >= int64(p.cfg.MaxSessionHandlers) {
+		st = NewStatus(CodeOverloaded, fmt.Sprintf("this session has %d messages in handlers, its limit (PeerConfig.MaxSessionHandlers); read the replies, or send less at once", p.cfg.MaxSessionHandlers), nil)
+	}
 	if st == nil && !p.inflight.enter() {
 		st = errPeerClosing
 	}

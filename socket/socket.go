@@ -33,6 +33,7 @@ const (
 	DefaultMaxPending   = 1 << 20
 	DefaultFlushTimeout = 5 * time.Second
 	DefaultFrameTimeout = time.Minute
+	DefaultWriteTimeout = 30 * time.Second
 )
 
 // Config tunes a Socket. The zero value is ready to use.
@@ -64,6 +65,12 @@ type Config struct {
 	// FlushTimeout bounds how long Close waits to write what is pending.
 	// 0 means DefaultFlushTimeout.
 	FlushTimeout time.Duration
+	// WriteTimeout bounds how long one write to the connection may block:
+	// a peer that stops reading (or a network that stops forwarding) fails
+	// it, and the connection is closed, freeing every writer waiting on
+	// it. It fires between WriteTimeout and 1.5 times it. 0 means
+	// DefaultWriteTimeout; negative means no bound.
+	WriteTimeout time.Duration
 	// Delay leaves Nagle's algorithm on. By default TCP_NODELAY is set,
 	// as an RPC wants each message out at once; the writer batches anyway.
 	Delay bool
@@ -131,7 +138,11 @@ func New(conn net.Conn, newProto ProtoFunc, cfg Config) (*Socket, error) {
 	s.writeLimit, s.idleTimeout, s.frameTimeout = cfg.WriteLimit, cfg.IdleTimeout, cfg.FrameTimeout
 	s.limit.Store(int64(cfg.ReadLimit))
 	s.reader.br = bufio.NewReaderSize(conn, cfg.ReadBuffer)
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	s.w.init(conn, cfg.MaxPending)
+	s.w.conn, s.w.timeout = conn, cfg.WriteTimeout
 	return s, applyTCP(conn, cfg)
 }
 
@@ -351,11 +362,12 @@ func (s *Socket) Shutdown(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		_ = s.conn.SetWriteDeadline(deadline)
 		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetWriteDeadline(time.Now()) })
-		s.w.close()
+		s.w.close(deadline)
 		stop()
-		s.closeErr = s.conn.Close()
+		if err := s.conn.Close(); !errors.Is(err, net.ErrClosed) { // a failed write closed it already
+			s.closeErr = err
+		}
 		close(s.done)
 	})
 	return s.closeErr

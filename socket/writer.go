@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/seed-a9a850dd/tp/status"
 )
@@ -42,6 +44,9 @@ import (
 type writer struct {
 	w          io.Writer
 	maxPending int
+	conn       net.Conn      // for write deadlines, and closed when a write fails; nil in tests
+	timeout    time.Duration // see Config.WriteTimeout
+	armed      time.Time     // the write deadline set last; guarded by mu
 
 	full atomic.Bool // owned with pending at maxPending or past it: writers will wait
 
@@ -204,6 +209,7 @@ func (w *writer) writeBatch() error {
 	w.pending = w.spare[:0]
 	w.setFull()
 	w.wake() // room for writers waiting on maxPending
+	w.arm()
 	w.mu.Unlock()
 	_, err := w.w.Write(batch)
 	w.mu.Lock()
@@ -242,11 +248,31 @@ func (w *writer) wake() {
 	}
 }
 
-// fail records the first write error. Called with mu held.
+// arm keeps a write deadline between timeout and 1.5 timeout ahead of the
+// write about to start, touching the conn's timer only when the one set is
+// less than timeout away. Called with mu held, so close's deadline, once
+// set, is never replaced.
+func (w *writer) arm() {
+	if w.conn == nil || w.timeout <= 0 || w.closed {
+		return
+	}
+	now := time.Now()
+	if w.armed.Sub(now) >= w.timeout {
+		return
+	}
+	w.armed = now.Add(w.timeout + w.timeout/2)
+	_ = w.conn.SetWriteDeadline(w.armed)
+}
+
+// fail records the first write error and closes the connection: it is
+// broken, and a read loop on it must end too. Called with mu held.
 func (w *writer) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		w.wake()
+		if w.conn != nil {
+			_ = w.conn.Close()
+		}
 	}
 }
 
@@ -268,11 +294,14 @@ func (w *writer) release() {
 	w.wake()
 }
 
-// close refuses new frames and waits until what is pending has been written
-// or has failed. The caller bounds the wait with a write deadline.
-func (w *writer) close() {
+// close refuses new frames and waits until what is pending has been
+// written, until deadline, or has failed.
+func (w *writer) close(deadline time.Time) {
 	w.mu.Lock()
 	w.closed = true
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(deadline)
+	}
 	w.wake() // writers waiting for room fail with ErrClosed
 	for w.owned {
 		if w.room == nil {
