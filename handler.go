@@ -40,6 +40,9 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		st = run(p.plugins.postReadPushHeader, PostReadPushHeaderPlugin.PostReadPushHeader, ReadCtx(c))
 	}
 	c.method = m.ServiceMethod // the header hooks may rewrite it
+	if c.output != nil {
+		c.output.ServiceMethod = c.method // the reply names the route that serves it
+	}
 	if st == nil {
 		if c.handler = p.router.table.lookup(isCall, m.ServiceMethod); c.handler == nil {
 			st = p.router.table.notFound(isCall, m.ServiceMethod)

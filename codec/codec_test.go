@@ -196,3 +196,24 @@ func TestUnmarshalErrors(t *testing.T) {
 		})
 	}
 }
+
+// A field JSON leaves out is out of reach of the form codec too: a caller
+// cannot set it by choosing another codec.
+func TestFormHonoursJSONExclusion(t *testing.T) {
+	type account struct {
+		Name    string
+		IsAdmin bool `json:"-"`
+	}
+	c, _ := codec.ByName("form")
+	var a account
+	if err := c.Unmarshal([]byte("Name=eve&IsAdmin=true"), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.IsAdmin || a.Name != "eve" {
+		t.Fatalf("the form codec filled a field JSON excludes: %+v", a)
+	}
+	out, err := c.Marshal(nil, account{Name: "bob", IsAdmin: true})
+	if err != nil || strings.Contains(string(out), "IsAdmin") {
+		t.Fatalf("the form codec wrote a field JSON excludes: %q, %v", out, err)
+	}
+}

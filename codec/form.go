@@ -17,7 +17,8 @@ const FormID = 'f'
 // pointers to them), and unmarshals into pointers to the same.
 //
 // A struct field is named by its form tag, or by its Go name when it has
-// none; `form:"-"` skips it, and unexported fields are skipped. Fields may be
+// none; `form:"-"` skips it, as does `json:"-"` (so the two codecs expose
+// the same fields), and unexported fields are skipped. Fields may be
 // strings, booleans, integers and floats, or slices of them, which map to a
 // repeated key.
 type Form struct{}
@@ -165,7 +166,9 @@ func formFieldsOf(t reflect.Type) ([]formField, error) {
 			continue
 		}
 		name := sf.Tag.Get("form")
-		if name == "-" {
+		if name == "-" || sf.Tag.Get("json") == "-" {
+			// A field JSON leaves out is left out here too: a caller
+			// choosing the form codec must not reach what JSON guards.
 			continue
 		}
 		if name == "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/ignorecase"
 	"github.com/seed-a9a850dd/tp/plugin/metrics"
 	"go.uber.org/goleak"
 )
@@ -157,4 +158,26 @@ func (g gaugeFunc) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "sum", nil, nil), prometheus.GaugeValue, sum)
+}
+
+// Labels come from the route that served the call: case variants a
+// client sends through ignorecase are one series, not one each.
+func TestMetricsLabelIsTheRoute(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, ignorecase.New(), newMetrics(t, reg, "server"))
+	srv.RouteCallFunc(Add)
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, srv))
+	for _, name := range []string{"/add", "/ADD", "/Add", "/aDd"} {
+		if err := sess.Call(context.Background(), name, 1, nil).Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	tptest.WaitFor(t, "four calls under /add", func() bool {
+		return count(t, reg, "tp_calls_served_total", "server", "/add", "ok") == 4
+	})
+	for _, name := range []string{"/ADD", "/Add", "/aDd"} {
+		if n := count(t, reg, "tp_calls_served_total", "server", name, "ok"); n != 0 {
+			t.Fatalf("a series for %s: %v", name, n)
+		}
+	}
 }
