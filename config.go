@@ -61,6 +61,14 @@ type PeerConfig struct {
 	// once, so this only drops connections that never speak. 0 means
 	// 10 seconds; negative means no limit.
 	HandshakeTimeout time.Duration
+	// MaxHandshakes caps the accepted connections still in their
+	// PostAccept hooks (a credential or key exchange, say): past it a new
+	// connection is closed at once. 0 means 256.
+	MaxHandshakes int
+	// HandshakeReadLimit is the largest frame read during the PostDial and
+	// PostAccept hooks, before anyone is authenticated; the socket's read
+	// limit applies once the session serves. 0 means 16 KiB.
+	HandshakeReadLimit int
 	// MaxSessions caps the sessions a peer holds; the excess is refused:
 	// an accepted connection gets a close notice with CodeOverloaded, a
 	// dial fails with it. 0 means no cap.
@@ -152,6 +160,12 @@ func (c PeerConfig) settle() (settings, *Status) {
 	}
 	if s.PoolSize <= 0 {
 		s.PoolSize = 10000
+	}
+	if s.MaxHandshakes <= 0 {
+		s.MaxHandshakes = 256
+	}
+	if s.HandshakeReadLimit <= 0 {
+		s.HandshakeReadLimit = 16 << 10
 	}
 	if s.MaxSessionHandlers <= 0 {
 		s.MaxSessionHandlers = max(s.PoolSize/8, 1024)

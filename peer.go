@@ -356,8 +356,17 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		sock.Close()
 		return nil, errPeerClosing
 	}
+	if dialAddr == "" && len(p.starting) >= p.cfg.MaxHandshakes {
+		p.mu.Unlock()
+		sock.Close() // no notice: nothing is owed to a connection nobody knows
+		return nil, NewStatus(CodeOverloaded, fmt.Sprintf("%d connections are still in their handshake, the limit (PeerConfig.MaxHandshakes)", p.cfg.MaxHandshakes), nil)
+	}
 	p.starting[s] = struct{}{} // Close cuts its hooks short
 	p.mu.Unlock()
+	// Nobody is authenticated yet: frames stay small until the session
+	// serves.
+	limit := sock.ReadLimit()
+	sock.SetReadLimit(min(limit, p.cfg.HandshakeReadLimit))
 	var st *Status
 	if dialAddr != "" {
 		st = p.postDial(s, false)
@@ -366,6 +375,7 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 		st = run(p.plugins.postAccept, PostAcceptPlugin.PostAccept, s)
 		s.handshaking.Store(false)
 	}
+	sock.SetReadLimit(limit)
 	p.mu.Lock()
 	delete(p.starting, s)
 	if st == nil && p.closing.Load() {

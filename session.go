@@ -484,7 +484,11 @@ func (s *Session) redial(cause *Status) bool {
 		}
 		cn := newConn(s.ctx, sock)
 		s.cur.Store(cn)
-		if st := p.postDial(s, true); st != nil {
+		limit := sock.ReadLimit()
+		sock.SetReadLimit(min(limit, p.cfg.HandshakeReadLimit))
+		st = p.postDial(s, true)
+		sock.SetReadLimit(limit)
+		if st != nil {
 			p.logger.Warn("a plugin refused the redialed session", "session", s.ID(), "status", st)
 			notify(cn, st)
 			sock.Close()

@@ -82,3 +82,65 @@ func isReset(err error) bool {
 	ne, ok := err.(net.Error)
 	return !ok || !ne.Timeout()
 }
+
+// Before a session serves, nobody is authenticated: its frames are held
+// small, and only so many connections may be in their handshake at once.
+func TestHandshakeLimits(t *testing.T) {
+	got := make(chan error, 10)
+	entered := make(chan struct{}, 10)
+	cfg := tp.PeerConfig{MaxHandshakes: 2, HandshakeReadLimit: 1 << 10}
+	srv := newPeer(t, cfg, acceptHook(func(s *tp.Session) error {
+		entered <- struct{}{}
+		err := s.ReadHandshake(new(socket.Message), 0)
+		got <- err
+		return err
+	}))
+	addr := serve(t, srv)
+
+	// A handshake frame past the limit is refused before it is read.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big, _ := socket.Pack(rawproto.New()(), nil, &socket.Message{Type: socket.TypeCall, ServiceMethod: "/auth", Payload: bytes.Repeat([]byte("k"), 4<<10)})
+	<-entered
+	c.Write(big)
+	if err := <-got; tp.CodeOf(err) != tp.CodeTooLarge {
+		t.Fatalf("a 4 KiB handshake frame with a 1 KiB limit: %v", err)
+	}
+
+	// Two connections that say nothing hold both handshake places; a third
+	// is closed at once.
+	var held []net.Conn
+	for range 2 {
+		h, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		held = append(held, h)
+	}
+	<-entered
+	<-entered // both in their hook
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, third); err != nil && !isReset(err) {
+		t.Fatalf("a connection past MaxHandshakes was not closed: %v", err)
+	}
+	for _, h := range held { // the two held are still open
+		h.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := h.Read(make([]byte, 1)); !isTimeout(err) {
+			t.Fatalf("a connection within MaxHandshakes was closed: %v", err)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
