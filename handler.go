@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -93,7 +94,7 @@ func (c *handlerCtx) run() {
 	if c.output != nil {
 		c.writeReply(st, false)
 	} else if st != nil {
-		p.logger.Warn("push handler failed", "service_method", c.method, "session", c.sess.ID(), "status", st)
+		p.warnLimited("push handler failed", "service_method", clip(c.method), "session", clip(c.sess.ID()), "status", clip(st.Error()))
 	}
 	c.release()
 	c.conn.serving.Add(-1)
@@ -189,7 +190,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if !c.start.IsZero() {
 		cost := time.Since(c.start)
 		if t := p.cfg.SlowCallThreshold; t > 0 && cost > t {
-			p.logger.Warn("slow handler", "service_method", m.ServiceMethod, "seq", m.Seq, "cost", cost, "session", c.sess.ID())
+			p.warnLimited("slow handler", "service_method", clip(m.ServiceMethod), "seq", m.Seq, "cost", cost, "session", clip(c.sess.ID()))
 		}
 	}
 	if p.cfg.PrintDetail {
@@ -198,7 +199,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if len(hp.postWriteReply) > 0 {
 		c.output = m
 		if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
-			p.logger.Warn("PostWriteReply hook failed after the reply was sent", "service_method", m.ServiceMethod, "status", st)
+			p.warnLimited("PostWriteReply hook failed after the reply was sent", "service_method", clip(m.ServiceMethod), "status", clip(st.Error()))
 		}
 		c.output = nil
 	}
@@ -246,14 +247,32 @@ func isTemporary(err error) bool {
 // The sender cannot know; the count is Peer.DroppedPushes.
 func (p *Peer) droppedPush(c *handlerCtx, st *Status) {
 	n := p.dropped.Add(1)
+	p.warnLimited("dropped a push no handler takes", "service_method", clip(c.method), "session", clip(c.sess.ID()),
+		"status", clip(st.Error()), "dropped_total", n)
+}
+
+// warnLimited logs what a peer can provoke at will (a bad push, a failing
+// handler): a WARN at most once a second for the whole peer, saying how
+// many lines it held back since, and the rest at DEBUG. Callers clip the
+// peer's text (clip), so no line grows with what the peer sent.
+func (p *Peer) warnLimited(msg string, args ...any) {
 	now := time.Now().UnixNano()
-	last := p.lastDropWarn.Load()
-	if now-last >= int64(time.Second) && p.lastDropWarn.CompareAndSwap(last, now) {
-		p.logger.Warn("dropped a push no handler takes", "service_method", c.method, "session", c.sess.ID(), "status", st,
-			"dropped_total", n)
+	last := p.lastWarn.Load()
+	if now-last >= int64(time.Second) && p.lastWarn.CompareAndSwap(last, now) {
+		p.logger.Warn(msg, append(args, "held_back", p.heldBack.Swap(0))...)
 		return
 	}
-	p.logger.Debug("dropped a push", "service_method", c.method, "session", c.sess.ID(), "status", st)
+	p.heldBack.Add(1)
+	p.logger.Debug(msg, args...)
+}
+
+// clip cuts text a peer chose (a service method, a status) for a log line.
+func clip(s string) string {
+	const max = 128
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // DroppedPushes returns how many PUSHes the peer has dropped: no route, a

@@ -39,8 +39,9 @@ type Peer struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	dropped      atomic.Uint64 // pushes no handler took
-	lastDropWarn atomic.Int64  // unix nanoseconds of the last WARN about one
+	dropped  atomic.Uint64 // pushes no handler took
+	lastWarn atomic.Int64  // unix nanoseconds of the last warnLimited WARN
+	heldBack atomic.Int64  // warnLimited lines logged at DEBUG since
 }
 
 // NewPeer returns a peer configured by cfg and extended by plugins. It

@@ -357,6 +357,24 @@ func TestDroppedPushes(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=WARN msg=\"dropped a push no handler takes\""); n != 1 {
 		t.Fatalf("%d WARN lines for 5 drops in a burst, want 1:\n%s", n, logs.String())
 	}
+	// A name a peer chose does not make a log line long.
+	var debug syncBuffer
+	srv2 := newPeer(t, tp.PeerConfig{Logger: slog.New(slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	sess2 := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv2))
+	for range 100 {
+		if err := sess2.Push(context.Background(), "/"+strings.Repeat("x", 100_000), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the long-named drops", func() bool { return srv2.DroppedPushes() == 100 })
+	for _, line := range strings.Split(debug.String(), "\n") {
+		if len(line) > 1024 {
+			t.Fatalf("a log line of %d bytes", len(line))
+		}
+	}
+	if n := strings.Count(debug.String(), "level=WARN"); n > 2 {
+		t.Fatalf("%d WARN lines for 100 bad pushes", n)
+	}
 }
 
 // naming is RPCNaming for rpc, else the default.
