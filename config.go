@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -90,6 +91,12 @@ type PeerConfig struct {
 	// ShutdownTimeout bounds how long Close waits for handlers in flight;
 	// 0 means 30 seconds.
 	ShutdownTimeout time.Duration
+
+	// TrustedProxies are the networks whose peers may tell the caller's IP
+	// in the X-Real-IP meta (RealIPKey): the proxies in front of this peer.
+	// From anyone else the meta is ignored, and RealIP is the remote
+	// address. nil trusts nobody.
+	TrustedProxies []netip.Prefix
 
 	// Logger receives the peer's logs; nil means slog.Default().
 	Logger *slog.Logger

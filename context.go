@@ -24,8 +24,8 @@ type PushCtx interface {
 	// InputMeta is the message's meta. Read it only; it is valid until the
 	// handler returns.
 	InputMeta() *Meta
-	// RealIP is the caller's IP: the X-Real-IP meta if a proxy set it,
-	// else the remote address's host.
+	// RealIP is the caller's IP: the X-Real-IP meta if a trusted proxy
+	// (PeerConfig.TrustedProxies) set it, else the remote address's host.
 	RealIP() string
 	// Context ends when the caller's deadline or the context age passes,
 	// or the session closes.
@@ -229,14 +229,15 @@ func (c *handlerCtx) Body() any {
 }
 
 func (c *handlerCtx) RealIP() string {
-	if ip := c.PeekMeta(RealIPKey); ip != "" {
+	addr := c.conn.sock.RemoteAddr().String()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip := c.PeekMeta(RealIPKey); ip != "" && c.sess.peer.trusted(host) {
 		return ip
 	}
-	addr := c.conn.sock.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
+	return host
 }
 
 func (c *handlerCtx) SetMeta(key, value string) {

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,25 @@ func (p *Peer) Serve(ln net.Listener) error {
 		backoff = 0
 		p.accept(conn)
 	}
+}
+
+// trusted reports whether host, a remote address's host, is in one of the
+// TrustedProxies.
+func (p *Peer) trusted(host string) bool {
+	if len(p.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, n := range p.cfg.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // canServeTLS refuses to serve TLS without a certificate, which would fail

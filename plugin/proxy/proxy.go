@@ -8,7 +8,9 @@
 // and deadline; its reply's status, meta and body come back the same way.
 // Each hop adds ViaKey to the meta ("proxy-id/session-id#seq" of the
 // message it got) so a call can be followed across proxies, and sets
-// tp.RealIPKey to the original caller's IP if no earlier hop did. A
+// tp.RealIPKey to the caller's IP as this hop knows it (RealIP: the meta
+// of a proxy in PeerConfig.TrustedProxies, else the remote address), so a
+// client cannot choose it. A
 // message that has passed this proxy already (proxies forwarding to each
 // other) or more than MaxHops proxies is refused with
 // CodeFailedPrecondition, so a loop ends at once. With the tracing plugin on
@@ -150,9 +152,9 @@ func (p *Plugin) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetti
 			return true
 		})
 		m.Meta.Add(ViaKey, p.id+"/"+label.SessionID+"#"+strconv.FormatUint(uint64(ctx.Seq()), 10))
-		if m.Meta.Get(tp.RealIPKey) == "" {
-			m.Meta.Set(tp.RealIPKey, label.RealIP)
-		}
+		// What this hop knows, whatever the message said: RealIP trusts the
+		// meta only from the proxies the peer is configured to trust.
+		m.Meta.Set(tp.RealIPKey, label.RealIP)
 		m.BodyCodec = ctx.InputBodyCodec()
 	}
 	return fwd, []tp.MessageSetting{forward}, nil

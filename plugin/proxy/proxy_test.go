@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,5 +142,36 @@ func TestProxyLoopAndHopLimit(t *testing.T) {
 	far := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), addr)
 	if err := far.Call(ctx, "/inspect", "x", nil).Err(); tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "2 proxies") {
 		t.Fatalf("a chain past the hop limit: %v", err)
+	}
+}
+
+// A client cannot choose its X-Real-IP: a peer believes the meta only from
+// its trusted proxies, and a proxy always sets what it knows.
+func TestRealIPIsNotTheClients(t *testing.T) {
+	spoof := tp.WithSetMeta(tp.RealIPKey, "6.6.6.6")
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+	direct := tptest.NewPeer(t, tp.PeerConfig{})
+	direct.RouteCallFunc(Inspect)
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, direct))
+	var seen Seen
+	if err := sess.Call(context.Background(), "/inspect", "x", &seen, spoof).Err(); err != nil || seen.RealIP != "127.0.0.1" {
+		t.Fatalf("straight to a peer that trusts nobody: %q, %v", seen.RealIP, err)
+	}
+
+	trusting := tptest.NewPeer(t, tp.PeerConfig{TrustedProxies: loopback})
+	trusting.RouteCallFunc(Inspect)
+	sess = tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, trusting))
+	if err := sess.Call(context.Background(), "/inspect", "x", &seen, spoof).Err(); err != nil || seen.RealIP != "6.6.6.6" {
+		t.Fatalf("from a trusted address, the meta stands: %q, %v", seen.RealIP, err)
+	}
+
+	// Through a proxy (which trusts nobody in front of it) to a backend
+	// that trusts the proxy: the proxy's word, not the client's.
+	backend := tptest.NewPeer(t, tp.PeerConfig{TrustedProxies: loopback})
+	backend.RouteCallFunc(Inspect)
+	sess = tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), gateway(t, tptest.Serve(t, backend)))
+	if err := sess.Call(context.Background(), "/inspect", "x", &seen, spoof).Err(); err != nil || seen.RealIP != "127.0.0.1" {
+		t.Fatalf("through a proxy: %q, %v", seen.RealIP, err)
 	}
 }
