@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -158,6 +159,16 @@ func (s *Session) RemoteAddr() net.Addr { return s.sock().RemoteAddr() }
 // Health reports whether the session is connected: not closed, and not
 // waiting for a redial.
 func (s *Session) Health() bool { return s.loadState() == stateActive }
+
+// TLS returns the TLS state of the current connection, or nil when it is
+// not a TLS connection.
+func (s *Session) TLS() *tls.ConnectionState {
+	if tc, ok := s.sock().Conn().(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		return &st
+	}
+	return nil
+}
 
 // Done is closed when the session has closed for good.
 func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -33,7 +34,7 @@ var userKey = tp.NewKey[string]("user")
 func server(t *testing.T, checks *atomic.Int64) (*tp.Peer, string) {
 	srv := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewChecker(func(s *tp.Session, credential string) error {
 		checks.Add(1)
-		if credential != token {
+		if !auth.Equal(credential, token) {
 			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
 		}
 		userKey.Set(s, "alice")
@@ -133,5 +134,77 @@ func TestAuthOnRedial(t *testing.T) {
 	defer cancel()
 	if err := sess.Call(ctx, "/echo", "again", nil).Err(); err != nil {
 		t.Fatalf("call after the redial: %v", err)
+	}
+}
+
+// Equal compares in constant time, and says what == says.
+func TestEqual(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{{"s3cret", "s3cret", true}, {"s3cret", "s3creT", false}, {"", "", true}, {"s3cret", "s3cret!", false}} {
+		if got := auth.Equal(tt.a, tt.b); got != tt.want {
+			t.Fatalf("Equal(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+// An address that keeps guessing is refused unchecked once it has failed
+// MaxFailures times, even with the right credential.
+func TestCheckerThrottles(t *testing.T) {
+	var checks atomic.Int64
+	ck := auth.NewChecker(func(s *tp.Session, credential string) error {
+		checks.Add(1)
+		if !auth.Equal(credential, token) {
+			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
+		}
+		return nil
+	})
+	ck.MaxFailures = 3
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, ck)
+	addr := tptest.Serve(t, srv)
+	for i := range 3 {
+		cli := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return fmt.Sprint("guess", i) }))
+		if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeUnauthorized {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	right := tptest.NewPeer(t, tp.PeerConfig{}, auth.NewBearer(func(*tp.Session) string { return token }))
+	if _, err := right.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeUnauthorized || !strings.Contains(err.Error(), "too many") {
+		t.Fatalf("the right credential after 3 failures: %v", err)
+	}
+	if n := checks.Load(); n != 3 {
+		t.Fatalf("the check ran %d times; a throttled attempt must not reach it", n)
+	}
+}
+
+// farConn is a loopback connection that claims a remote address elsewhere.
+type farConn struct{ net.Conn }
+
+func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9090} }
+
+// The credential does not cross a network in clear unless the user says
+// the network is trusted.
+func TestBearerRefusesPlaintext(t *testing.T) {
+	var checks atomic.Int64
+	_, addr := server(t, &checks)
+	far := func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := new(net.Dialer).DialContext(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		return farConn{c}, nil
+	}
+	b := auth.NewBearer(func(*tp.Session) string { return token })
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: far}, b)
+	if _, err := cli.Dial(context.Background(), addr); tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "in clear") {
+		t.Fatalf("a credential over a plain remote connection: %v", err)
+	}
+	if checks.Load() != 0 {
+		t.Fatal("the credential was sent")
+	}
+	b.AllowPlaintext = true
+	if _, err := cli.Dial(context.Background(), addr); err != nil {
+		t.Fatalf("with AllowPlaintext: %v", err)
 	}
 }

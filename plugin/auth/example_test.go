@@ -12,7 +12,7 @@ import (
 
 func Example() {
 	check := auth.NewChecker(func(s *tp.Session, credential string) error {
-		if credential != "open sesame" {
+		if !auth.Equal(credential, "open sesame") {
 			return tp.NewStatus(tp.CodeUnauthorized, "wrong password", nil)
 		}
 		return nil
