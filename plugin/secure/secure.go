@@ -12,21 +12,30 @@
 //
 // What is encrypted: CALLs and PUSHes sent with WithSecure (or all of them,
 // with Config.All), and the replies to encrypted CALLs. The body is
-// encrypted after its codec; the header (service method, meta, status)
-// stays readable and is bound to the ciphertext as associated data with
-// the message type and seq, so a body cannot be moved to another message.
-// A body that fails authentication (tampered, or under another key) is
-// refused with CodeBadMessage; a route guarded by Route refuses plaintext
+// encrypted after its codec. A body that fails authentication (tampered,
+// or under another key) is refused with CodeBadMessage, and so is a reply
+// to an encrypted CALL that comes back unencrypted (a relay that strips
+// the seal to forge a body); a route guarded by Route refuses plaintext
 // with CodeUnauthorized.
 //
+// What is authenticated, precisely: the body, bound to the message type,
+// seq and service method. Not authenticated, and readable on the wire:
+// the meta, a reply's status, and the handshake (auth's credential
+// included). A relay can add or change meta, turn a reply into an error
+// status, drop messages, and replay a recorded message on a new
+// connection with a configured key (the key is the same for every session
+// and both directions). Where an active attacker on the path matters, use
+// TLS (PeerConfig.TLS), which covers all of it.
+//
 // A negotiated key keeps a passive eavesdropper out, but the exchange is
-// not authenticated: against an active attacker in the middle, use a
-// configured key or TLS. Negotiation talks during the handshake, so add
+// not authenticated: a peer in the middle can complete it with both ends.
+// Against an active attacker, use TLS. Negotiation talks during the handshake, so add
 // the plugin at both ends, in the same order relative to other plugins
 // that do (auth).
 package secure
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
@@ -218,7 +227,19 @@ func (s *Plugin) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, 
 }
 
 // PreWriteCall encrypts a CALL sent with WithSecure, or any with All.
-func (s *Plugin) PreWriteCall(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
+func (s *Plugin) PreWriteCall(c tp.WriteCtx) error {
+	if st := s.seal(c, s.cfg.All); st != nil {
+		return st
+	}
+	if cc, ok := c.(*tp.CallCmd); ok && cc.Output().Meta.Get(MetaKey) != "" {
+		// Remember it: its reply must come sealed too.
+		cc.SetContext(context.WithValue(cc.Context(), sealedCall{}, true))
+	}
+	return nil
+}
+
+// sealedCall marks, in a call's context, a CALL sent sealed.
+type sealedCall struct{}
 
 // PreWritePush encrypts a PUSH sent with WithSecure, or any with All.
 func (s *Plugin) PreWritePush(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
@@ -261,7 +282,15 @@ func (s *Plugin) PreReadCallBody(c tp.ReadCtx) error { return s.open(c) }
 func (s *Plugin) PreReadPushBody(c tp.ReadCtx) error { return s.open(c) }
 
 // PreReadReplyBody decrypts an encrypted REPLY.
-func (s *Plugin) PreReadReplyBody(c tp.ReadCtx) error { return s.open(c) }
+func (s *Plugin) PreReadReplyBody(c tp.ReadCtx) error {
+	if c.Context().Value(sealedCall{}) != nil && c.Input().Meta.Get(MetaKey) == "" && c.Input().Status.OK() {
+		// Someone between stripped the seal and put a body of their own.
+		return errUnsealedReply
+	}
+	return s.open(c)
+}
+
+var errUnsealedReply = tp.NewStatus(tp.CodeBadMessage, "secure: a sealed call got a reply that is not sealed: tampered with on the way", nil)
 
 func (s *Plugin) open(c tp.ReadCtx) *tp.Status {
 	m := c.Input()

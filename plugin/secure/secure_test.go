@@ -3,7 +3,14 @@ package secure_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"github.com/seed-a9a850dd/tp/codec"
+	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/socket"
+	"io"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -175,5 +182,80 @@ func TestNegotiationNeedsBothEnds(t *testing.T) {
 	_, err := tptest.NewPeer(t, tp.PeerConfig{}).Dial(context.Background(), tptest.Serve(t, srv))
 	if tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "add the secure plugin") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// tamperReplies relays TCP connections to target and rewrites every
+// sealed REPLY coming back: it strips the seal and puts a body of its own,
+// as a man in the middle without the key would.
+func tamperReplies(t *testing.T, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			a, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				a.Close()
+				return
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(b, a); b.Close() }()
+			go func() {
+				defer wg.Done()
+				defer a.Close()
+				p := rawproto.New()()
+				for {
+					head := make([]byte, 4)
+					if _, err := io.ReadFull(b, head); err != nil {
+						return
+					}
+					frame := make([]byte, 4+binary.BigEndian.Uint32(head))
+					copy(frame, head)
+					if _, err := io.ReadFull(b, frame[4:]); err != nil {
+						return
+					}
+					m := new(socket.Message)
+					if err := socket.Unpack(p, frame, m, 1<<20); err == nil && m.Type == socket.TypeReply && m.Meta.Get(secure.MetaKey) != "" {
+						m.Meta.Del(secure.MetaKey)
+						m.BodyCodec, m.Payload = codec.JSONID, []byte(`"forged"`)
+						frame, _ = socket.Pack(p, nil, m)
+					}
+					if _, err := a.Write(frame); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A sealed call accepts only a sealed reply: a relay without the key that
+// strips the seal and forges the body is caught.
+func TestSealedCallRefusesUnsealedReply(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: key}))
+	srv.RouteCallFunc(Echo)
+	addr := tamperReplies(t, tptest.Serve(t, srv))
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: key})), addr)
+	var out string
+	err := sess.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err()
+	if tp.CodeOf(err) != tp.CodeBadMessage || out == "forged" {
+		t.Fatalf("a forged plaintext reply to a sealed call: %q, %v", out, err)
+	}
+	// The control: a plaintext call through the same relay is untouched.
+	if err := sess.Call(context.Background(), "/echo", "plain", &out).Err(); err != nil || out != "plain (echoed)" {
+		t.Fatalf("a plaintext call through the relay: %q, %v", out, err)
 	}
 }
