@@ -2,6 +2,7 @@ package socket
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -138,7 +139,7 @@ func Unpack(p Proto, frame []byte, m *Message, limit int) error {
 		return err
 	}
 	m.Size = len(frame)
-	inner, err := unfilter(m, frame[envelopeHead:envelopeHead+rest], int(frame[5]), limit)
+	inner, err := unfilter(m, frame[envelopeHead:envelopeHead+rest], int(frame[5]), limit, nil)
 	if err != nil {
 		return err
 	}
@@ -151,8 +152,10 @@ func Unpack(p Proto, frame []byte, m *Message, limit int) error {
 // reader is the buffered read side of a connection. It is used by one
 // goroutine at a time.
 type reader struct {
-	br    *bufio.Reader
-	limit int
+	br           *bufio.Reader
+	limit        int
+	inflateLimit int    // the most a frame's filters may produce
+	filters      []byte // the filter ids accepted; nil for any registered
 	head  [envelopeHead]byte // scratch: a local array would escape through io.ReadFull
 }
 
@@ -193,7 +196,7 @@ func (r *reader) readFrame(m *Message, version byte) ([]byte, error) {
 	if err != nil {
 		return nil, unexpected(err)
 	}
-	return unfilter(m, *buf, int(head[5]), r.limit)
+	return unfilter(m, *buf, int(head[5]), r.inflateLimit, r.filters)
 }
 
 // checkSize refuses a frame whose length prefix passes limit, before
@@ -225,7 +228,7 @@ func checkHead(head []byte, version byte) (int, error) {
 
 // unfilter reads the filter ids at the start of rest into m.XferPipe and
 // returns the inner bytes with the filters undone, in storage m owns.
-func unfilter(m *Message, rest []byte, npipe, limit int) ([]byte, error) {
+func unfilter(m *Message, rest []byte, npipe, limit int, accept []byte) ([]byte, error) {
 	m.XferPipe = append(m.XferPipe[:0], rest[:npipe]...)
 	inner := rest[npipe:]
 	if npipe == 0 {
@@ -233,6 +236,13 @@ func unfilter(m *Message, rest []byte, npipe, limit int) ([]byte, error) {
 	}
 	if err := m.XferPipe.Check(); err != nil {
 		return nil, status.New(status.Unsupported, "frame uses an unknown filter", err)
+	}
+	if accept != nil {
+		for _, id := range m.XferPipe {
+			if !bytes.Contains(accept, []byte{id}) {
+				return nil, status.New(status.Unsupported, fmt.Sprintf("frame uses filter %q, which this end does not accept (Config.Filters)", id), nil)
+			}
+		}
 	}
 	out := bufpool.Get(len(inner) * 2)
 	var err error

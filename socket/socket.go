@@ -34,6 +34,7 @@ const (
 	DefaultFlushTimeout = 5 * time.Second
 	DefaultFrameTimeout = time.Minute
 	DefaultWriteTimeout = 30 * time.Second
+	DefaultInflateLimit = 4 << 20
 )
 
 // Config tunes a Socket. The zero value is ready to use.
@@ -65,6 +66,13 @@ type Config struct {
 	// FlushTimeout bounds how long Close waits to write what is pending.
 	// 0 means DefaultFlushTimeout.
 	FlushTimeout time.Duration
+	// InflateLimit is the most bytes the xfer filters of one frame may
+	// produce (a 500-byte gzip frame can inflate to the read limit). 0
+	// means the smaller of ReadLimit and DefaultInflateLimit.
+	InflateLimit int
+	// Filters are the xfer filter ids a frame may use; a frame with any
+	// other is refused (Unsupported). nil accepts every registered filter.
+	Filters []byte
 	// WriteTimeout bounds how long one write to the connection may block:
 	// a peer that stops reading (or a network that stops forwarding) fails
 	// it, and the connection is closed, freeing every writer waiting on
@@ -137,6 +145,10 @@ func New(conn net.Conn, newProto ProtoFunc, cfg Config) (*Socket, error) {
 	s.flushTimeout = cfg.FlushTimeout
 	s.writeLimit, s.idleTimeout, s.frameTimeout = cfg.WriteLimit, cfg.IdleTimeout, cfg.FrameTimeout
 	s.limit.Store(int64(cfg.ReadLimit))
+	if cfg.InflateLimit <= 0 {
+		cfg.InflateLimit = min(cfg.ReadLimit, DefaultInflateLimit)
+	}
+	s.reader.inflateLimit, s.reader.filters = cfg.InflateLimit, cfg.Filters
 	s.reader.br = bufio.NewReaderSize(conn, cfg.ReadBuffer)
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout

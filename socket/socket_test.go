@@ -21,6 +21,7 @@ import (
 	"github.com/seed-a9a850dd/tp/proto/rawproto"
 	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
+	xgzip "github.com/seed-a9a850dd/tp/xfer/gzip"
 	xmd5 "github.com/seed-a9a850dd/tp/xfer/md5"
 	"go.uber.org/goleak"
 )
@@ -468,5 +469,41 @@ func TestUnmarshalBodyErrors(t *testing.T) {
 	m = &socket.Message{}
 	if err := m.UnmarshalBody(&v); err != nil {
 		t.Fatalf("empty body: %v", err)
+	}
+}
+
+// A small frame whose filters would inflate it far is refused at the
+// inflate limit, with memory to match; a peer can also refuse filters it
+// does not use.
+func TestInflateLimitAndFilters(t *testing.T) {
+	bomb, err := socket.Pack(rawproto.New()(), nil, &socket.Message{Type: socket.TypePush, XferPipe: []byte{xgzip.ID}, Payload: make([]byte, 32<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bomb) > 100<<10 {
+		t.Fatalf("the bomb is %d bytes", len(bomb))
+	}
+	read := func(cfg socket.Config) (error, uint64) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go a.Write(bomb)
+		r := newSocket(t, b, cfg)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		err := r.ReadMessage(socket.AcquireMessage())
+		runtime.ReadMemStats(&ms)
+		return err, ms.TotalAlloc - before
+	}
+	err, grew := read(socket.Config{})
+	if status.From(err, 0, "").Code() != status.BadMessage {
+		t.Fatalf("a %d-byte frame inflating to 32 MiB: %v", len(bomb), err)
+	}
+	if grew > 3*socket.DefaultInflateLimit {
+		t.Fatalf("refusing it allocated %d MiB", grew>>20)
+	}
+	err, _ = read(socket.Config{Filters: []byte{xmd5.ID}})
+	if status.From(err, 0, "").Code() != status.Unsupported {
+		t.Fatalf("a gzip frame to a socket that takes only md5: %v", err)
 	}
 }
