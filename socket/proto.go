@@ -154,9 +154,9 @@ func Unpack(p Proto, frame []byte, m *Message, limit int) error {
 type reader struct {
 	br           *bufio.Reader
 	limit        int
-	inflateLimit int    // the most a frame's filters may produce
-	filters      []byte // the filter ids accepted; nil for any registered
-	head  [envelopeHead]byte // scratch: a local array would escape through io.ReadFull
+	inflateLimit int                // the most a frame's filters may produce
+	filters      []byte             // the filter ids accepted; nil for any registered
+	head         [envelopeHead]byte // scratch: a local array would escape through io.ReadFull
 }
 
 // readMessage reads one frame into m: the envelope, then p's header.
