@@ -483,7 +483,7 @@ func TestInflateLimitAndFilters(t *testing.T) {
 	if len(bomb) > 100<<10 {
 		t.Fatalf("the bomb is %d bytes", len(bomb))
 	}
-	read := func(cfg socket.Config) (error, uint64) {
+	read := func(cfg socket.Config) (uint64, error) {
 		a, b := net.Pipe()
 		defer a.Close()
 		go a.Write(bomb)
@@ -493,16 +493,16 @@ func TestInflateLimitAndFilters(t *testing.T) {
 		before := ms.TotalAlloc
 		err := r.ReadMessage(socket.AcquireMessage())
 		runtime.ReadMemStats(&ms)
-		return err, ms.TotalAlloc - before
+		return ms.TotalAlloc - before, err
 	}
-	err, grew := read(socket.Config{})
+	grew, err := read(socket.Config{})
 	if status.From(err, 0, "").Code() != status.BadMessage {
 		t.Fatalf("a %d-byte frame inflating to 32 MiB: %v", len(bomb), err)
 	}
 	if grew > 3*socket.DefaultInflateLimit {
 		t.Fatalf("refusing it allocated %d MiB", grew>>20)
 	}
-	err, _ = read(socket.Config{Filters: []byte{xmd5.ID}})
+	_, err = read(socket.Config{Filters: []byte{xmd5.ID}})
 	if status.From(err, 0, "").Code() != status.Unsupported {
 		t.Fatalf("a gzip frame to a socket that takes only md5: %v", err)
 	}
