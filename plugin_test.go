@@ -90,7 +90,11 @@ func TestEveryHookRuns(t *testing.T) {
 	}
 	<-pushed
 	sess.Close()
-	waitFor(t, "both ends to disconnect", func() bool { return srv.CountSession() == 0 && cli.CountSession() == 0 })
+	// A closed session leaves the hub at once; PostDisconnect runs once its
+	// read goroutine has ended.
+	waitFor(t, "both ends to disconnect", func() bool {
+		return slices.Contains(srvRec.hooks(), "PostDisconnect") && slices.Contains(cliRec.hooks(), "PostDisconnect")
+	})
 
 	want := map[*recorder][]string{
 		srvRec: {"PreNewPeer", "PostNewPeer", "PostReg", "PostListen", "PostAccept", "PreReadHeader",
