@@ -59,11 +59,11 @@ func BenchmarkCall(b *testing.B) {
 		route func(*tp.Peer)
 		call  func(s *tp.Session) error
 	}{
-		{"bytes", func(p *tp.Peer) { p.RouteCallFunc(BytesEcho) }, func(s *tp.Session) error {
+		{"bytes", func(p *tp.Peer) { p.RouteCallFunc(BytesEcho, tp.Codecs(codec.PlainID)) }, func(s *tp.Session) error {
 			out := make([]byte, 0, 1024)
 			return s.Call(context.Background(), "/bytes_echo", raw, &out, tp.WithBodyCodec(codec.PlainID)).Err()
 		}},
-		{"protobuf", func(p *tp.Peer) { p.RouteCallFunc(Echo) }, func(s *tp.Session) error {
+		{"protobuf", func(p *tp.Peer) { p.RouteCallFunc(Echo, tp.Codecs(codec.ProtobufID)) }, func(s *tp.Session) error {
 			var out benchpb.BenchmarkMessage
 			return s.Call(context.Background(), "/echo", benchpb.New(), &out, tp.WithBodyCodec(codec.ProtobufID)).Err()
 		}},

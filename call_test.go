@@ -66,9 +66,9 @@ func Form(ctx tp.CallCtx, arg *url.Values) (url.Values, *tp.Status) {
 
 func routeMath(srv *tp.Peer) {
 	srv.RouteCall(new(Math))
-	srv.RouteCallFunc(Echo)
-	srv.RouteCallFunc(Bytes)
-	srv.RouteCallFunc(Form)
+	srv.RouteCallFunc(Echo, tp.Codecs(codec.ProtobufID))
+	srv.RouteCallFunc(Bytes, tp.Codecs(codec.PlainID))
+	srv.RouteCallFunc(Form, tp.Codecs(codec.FormID))
 }
 
 func TestCall(t *testing.T) {

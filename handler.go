@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,9 +9,11 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/socket"
 	"github.com/seed-a9a850dd/tp/status"
 )
@@ -116,6 +119,9 @@ func (c *handlerCtx) invoke() (st *Status) {
 		return st
 	}
 	if h.argType != nil {
+		if in := c.input; len(in.Payload) > 0 && !bytes.Contains(h.codecs, []byte{in.BodyCodec}) {
+			return NewStatus(CodeUnsupported, fmt.Sprintf("%s takes bodies in %s, not %s (tp.Codecs names more)", clip(c.method), codecNames(h.codecs), codecName(in.BodyCodec)), nil)
+		}
 		c.arg = reflect.New(h.argType)
 		if err := c.input.UnmarshalBody(c.arg.Interface()); err != nil {
 			return toStatus(err)
@@ -264,6 +270,22 @@ func (p *Peer) warnLimited(msg string, args ...any) {
 	}
 	p.heldBack.Add(1)
 	p.logger.Debug(msg, args...)
+}
+
+// codecNames names codec ids for an error.
+func codecNames(ids []byte) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = codecName(id)
+	}
+	return strings.Join(names, ", ")
+}
+
+func codecName(id byte) string {
+	if c, err := codec.ByID(id); err == nil {
+		return c.Name()
+	}
+	return fmt.Sprintf("codec %d", id)
 }
 
 // clip cuts text a peer chose (a service method, a status) for a log line.

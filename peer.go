@@ -60,7 +60,7 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) (*Peer, error) {
 		return nil, st
 	}
 	p.logger = p.cfg.Logger
-	p.router = newRouter(p.cfg.Naming, p.plugins, p.logger)
+	p.router = newRouter(p.cfg.Naming, p.plugins, p.logger, p.cfg.BodyCodec)
 	p.hub.init()
 	p.closed, p.endClosed = context.WithCancel(context.Background())
 	p.inflight.idle = make(chan struct{})

@@ -26,10 +26,11 @@ type Router struct {
 // routeTable is shared by a router and its groups. Lookups load an
 // immutable snapshot; registration copies it.
 type routeTable struct {
-	mu     sync.Mutex
-	routes atomic.Pointer[routes]
-	naming Naming
-	logger *slog.Logger
+	mu        sync.Mutex
+	routes    atomic.Pointer[routes]
+	naming    Naming
+	logger    *slog.Logger
+	bodyCodec byte // the peer's: what a route accepts by default
 }
 
 type routes struct {
@@ -37,14 +38,14 @@ type routes struct {
 	unknownCall, unknownPush *Handler
 }
 
-func newRouter(n Naming, p *plugins, logger *slog.Logger) *Router {
+func newRouter(n Naming, p *plugins, logger *slog.Logger, bodyCodec byte) *Router {
 	if n.Word == nil {
 		n.Word = HTTPNaming.Word
 	}
 	if n.Join == nil {
 		n.Join = HTTPNaming.Join
 	}
-	t := &routeTable{naming: n, logger: logger}
+	t := &routeTable{naming: n, logger: logger, bodyCodec: bodyCodec}
 	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}})
 	return &Router{table: t, plugins: p}
 }
@@ -54,11 +55,23 @@ type Handler struct {
 	name    string
 	isCall  bool
 	argType reflect.Type // T of the *T argument; nil for unknown handlers
+	codecs  []byte       // the body codecs the route accepts: see Codecs
 	plugins *plugins
 	// invoke runs the handler on a decoded argument; for unknown handlers
 	// arg is nil. It returns the reply body and the status.
 	invoke func(c *handlerCtx, arg reflect.Value) (any, *Status)
 }
+
+// Codecs returns an option for the Route and Handle functions and for
+// SubRoute: those routes take bodies in the codecs with these ids. Without
+// it a route takes only the peer's codec (PeerConfig.BodyCodec): a caller
+// cannot pick another codec whose rules differ (which fields it fills,
+// say). The unknown handlers, which do not decode, take any.
+func Codecs(ids ...byte) Plugin { return codecSet(ids) }
+
+type codecSet []byte
+
+func (codecSet) Name() string { return "codecs" }
 
 // Name returns the service method the handler serves, or "" for the
 // unknown handlers.
@@ -314,6 +327,12 @@ func (r *Router) SetUnknownPush(fn func(UnknownPushCtx) error, plugins ...Plugin
 }
 
 func (r *Router) register(h *Handler, unknown bool) {
+	h.codecs = []byte{r.table.bodyCodec}
+	for _, p := range h.plugins.all {
+		if cs, ok := p.(codecSet); ok {
+			h.codecs = cs // the innermost group's, or the route's own, wins
+		}
+	}
 	if st := run(h.plugins.postReg, PostRegPlugin.PostReg, h); st != nil {
 		panic(fmt.Sprintf("tp: a plugin refused route %q: %v", h.name, st))
 	}

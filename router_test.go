@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -419,5 +420,35 @@ func TestNearMissIsLogged(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "method=Wrong") {
 		t.Fatalf("no word about Wrong:\n%s", logs.String())
+	}
+}
+
+// A route takes bodies only in the peer's codec, unless tp.Codecs names
+// more: a caller cannot pick a codec whose rules differ.
+func TestRouteCodecs(t *testing.T) {
+	type account struct {
+		Name    string
+		IsAdmin bool `json:"-"`
+	}
+	type verdict struct{ Admin bool }
+	var got account
+	signup := func(_ tp.CallCtx, a *account) (verdict, error) { got = *a; return verdict{a.IsAdmin}, nil }
+	srv := newPeer(t, tp.PeerConfig{})
+	tp.HandleCall(srv.Router(), "/signup", signup)
+	tp.HandleCall(srv.SubRoute("/forms", tp.Codecs(codec.FormID, codec.JSONID)), "/signup", signup)
+	sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+	ctx := context.Background()
+
+	if err := sess.Call(ctx, "/signup", account{Name: "eve"}, nil).Err(); err != nil {
+		t.Fatalf("json, the peer's codec: %v", err)
+	}
+	form := url.Values{"Name": {"eve"}, "IsAdmin": {"true"}}
+	err := sess.Call(ctx, "/signup", form, nil, tp.WithBodyCodec(codec.FormID)).Err()
+	if tp.CodeOf(err) != tp.CodeUnsupported || !strings.Contains(err.Error(), "takes bodies in json, not form") {
+		t.Fatalf("form to a json route: %v", err)
+	}
+	var v verdict
+	if err := sess.Call(ctx, "/forms/signup", form, &v, tp.WithBodyCodec(codec.FormID)).Err(); err != nil || v.Admin || got.Name != "eve" {
+		t.Fatalf("form to a route that takes it: %+v, %+v, %v", v, got, err)
 	}
 }

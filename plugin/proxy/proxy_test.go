@@ -62,7 +62,7 @@ func gateway(t *testing.T, addr string) string {
 
 func TestProxy(t *testing.T) {
 	backend := tptest.NewPeer(t, tp.PeerConfig{})
-	backend.RouteCallFunc(Inspect)
+	backend.RouteCallFunc(Inspect, tp.Codecs(codec.JSONID, codec.PlainID)) // the callers below use both
 	backend.RouteCallFunc(Fail)
 	backend.RoutePushFunc(Note)
 	first := gateway(t, gateway(t, tptest.Serve(t, backend))) // two hops
