@@ -2,6 +2,7 @@ package tp_test
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -46,8 +47,6 @@ func benchPair(b *testing.B, route func(*tp.Peer)) (*tp.Session, *atomic.Int64, 
 	return sess, &reads, &writes
 }
 
-func BytesEcho(ctx tp.CallCtx, arg *[]byte) (*[]byte, *tp.Status) { return arg, nil }
-
 // BenchmarkCall is one call round trip over loopback, both peers in this
 // process. "bytes" carries a 581-byte []byte in the plain codec, so what it
 // allocates is tp's own; "protobuf" is the benchmark message. syscalls/call
@@ -59,11 +58,18 @@ func BenchmarkCall(b *testing.B) {
 		route func(*tp.Peer)
 		call  func(s *tp.Session) error
 	}{
-		{"bytes", func(p *tp.Peer) { p.RouteCallFunc(BytesEcho, tp.Codecs(codec.PlainID)) }, func(s *tp.Session) error {
+		{"bytes", func(p *tp.Peer) {
+			tp.HandleCall(p.Router(), "/bytes_echo", func(_ tp.CallCtx, a *[]byte) (*[]byte, error) { return a, nil }, tp.Codecs(codec.PlainID))
+		}, func(s *tp.Session) error {
 			out := make([]byte, 0, 1024)
 			return s.Call(context.Background(), "/bytes_echo", raw, &out, tp.WithBodyCodec(codec.PlainID)).Err()
 		}},
-		{"protobuf", func(p *tp.Peer) { p.RouteCallFunc(Echo, tp.Codecs(codec.ProtobufID)) }, func(s *tp.Session) error {
+		{"protobuf", func(p *tp.Peer) {
+			tp.HandleCall(p.Router(), "/echo", func(ctx tp.CallCtx, a *benchpb.BenchmarkMessage) (*benchpb.BenchmarkMessage, error) {
+				a.Field1, a.Field2 = proto.String("OK"), proto.Int32(100)
+				return a, nil
+			}, tp.Codecs(codec.ProtobufID))
+		}, func(s *tp.Session) error {
 			var out benchpb.BenchmarkMessage
 			return s.Call(context.Background(), "/echo", benchpb.New(), &out, tp.WithBodyCodec(codec.ProtobufID)).Err()
 		}},

@@ -30,10 +30,11 @@ func BenchmarkDispatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	p.RouteCall(new(dispatchCtrl))
-	p.RouteCallFunc(dispatchFunc)
-	p.RouteCallFunc(dispatchPtr)
-	HandleCall(p.Router(), "/typed", dispatchTyped)
+	plain := Codecs(codec.PlainID)
+	p.RouteCall(new(dispatchCtrl), plain)
+	p.RouteCallFunc(dispatchFunc, plain)
+	p.RouteCallFunc(dispatchPtr, plain)
+	HandleCall(p.Router(), "/typed", dispatchTyped, plain)
 	s := &Session{peer: p}
 	for _, route := range []string{"/dispatch_ctrl/echo", "/dispatch_ctrl/echo_ptr", "/dispatch_func", "/dispatch_ptr", "/typed"} {
 		b.Run(route, func(b *testing.B) {

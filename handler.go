@@ -119,7 +119,7 @@ func (c *handlerCtx) invoke() (st *Status) {
 		return st
 	}
 	if h.argType != nil {
-		if in := c.input; len(in.Payload) > 0 && !bytes.Contains(h.codecs, []byte{in.BodyCodec}) {
+		if in := c.input; len(in.Payload) > 0 && bytes.IndexByte(h.codecs, in.BodyCodec) < 0 {
 			return NewStatus(CodeUnsupported, fmt.Sprintf("%s takes bodies in %s, not %s (tp.Codecs names more)", clip(c.method), codecNames(h.codecs), codecName(in.BodyCodec)), nil)
 		}
 		c.arg = reflect.New(h.argType)
