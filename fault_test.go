@@ -319,6 +319,6 @@ func TestSessionHub(t *testing.T) {
 		n++
 	}
 	if n != 1 {
-		t.Fatalf("RangeSession saw %d sessions", n)
+		t.Fatalf("Sessions yielded %d sessions", n)
 	}
 }

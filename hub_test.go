@@ -86,7 +86,7 @@ func (l *lifeLog) check(t *testing.T, want int) {
 	}
 }
 
-// hubIDs is every ID RangeSession shows.
+// hubIDs is every ID Sessions yields.
 func hubIDs(p *tp.Peer) []string {
 	var ids []string
 	for s := range p.Sessions() {
@@ -114,7 +114,7 @@ func TestHubRenameInHook(t *testing.T) {
 		t.Fatalf("Session(user-42): found %v", ok)
 	}
 	if ids := hubIDs(srv); srv.CountSession() != 1 || len(ids) != 1 || ids[0] != "user-42" {
-		t.Fatalf("hub holds %d sessions, RangeSession shows %q; want one, user-42", srv.CountSession(), ids)
+		t.Fatalf("hub holds %d sessions, Sessions yields %q; want one, user-42", srv.CountSession(), ids)
 	}
 	sess.Close()
 	waitFor(t, "the server to drop the session", func() bool { return srv.CountSession() == 0 })
@@ -283,11 +283,11 @@ func checkIndistinct(t *testing.T, srv, cli *tp.Peer, n int) {
 			}
 			seen[id] = true
 			if s, ok := p.Session(id); !ok || s.ID() != id {
-				t.Fatalf("Session(%q) does not find the session RangeSession shows", id)
+				t.Fatalf("Session(%q) does not find the session Sessions yields", id)
 			}
 		}
 		if len(ids) != n {
-			t.Fatalf("RangeSession shows %d sessions, want %d", len(ids), n)
+			t.Fatalf("Sessions yields %d sessions, want %d", len(ids), n)
 		}
 	}
 	start := time.Now()
