@@ -23,7 +23,8 @@ import (
 // Who makes the syscall depends on what bounds the writer. A writer whose
 // context never ends, finding no owner, becomes the owner and writes
 // inline: the cheapest way, and a write blocked by a dead network then
-// waits for the connection's close, which nothing it answers to precedes.
+// waits for the write timeout or the connection's close, which nothing it
+// answers to precedes.
 // A writer whose context can end never makes the syscall itself: it leaves
 // it to a flusher goroutine, so it can return when its context ends
 // whatever the network does. An inline owner that finds writers queued
@@ -39,8 +40,11 @@ import (
 // answering what it read) append past the bound, up to hardLimit bytes;
 // past that the peer has stopped reading, and the write fails.
 //
-// A write error is sticky: every later write fails with it and what was
-// pending is dropped, as the connection is broken anyway.
+// Every syscall runs under a write deadline between timeout and 1.5
+// timeout away (Config.WriteTimeout), re-armed only when less than timeout
+// is left. A write error, that deadline's included, is sticky: every later
+// write fails with it, what was pending is dropped, and the connection is
+// closed, so its read loop ends too.
 type writer struct {
 	w          io.Writer
 	maxPending int
