@@ -31,8 +31,8 @@ type PeerConfig struct {
 	// for transports other than TCP and unix sockets (or a proxy, or an
 	// in-memory pipe); it must end by ctx. nil means a net.Dialer.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
-	// DialTimeout bounds each dial attempt, TLS handshake and hello
-	// included; 0 means 15 seconds.
+	// DialTimeout bounds each dial attempt, TLS handshake included (the
+	// peer's hello then has HandshakeTimeout); 0 means 15 seconds.
 	DialTimeout time.Duration
 	// RedialTimes is how often a dialed session whose connection breaks is
 	// redialed before it gives up: 0 never, negative forever. Dial tries a
@@ -42,8 +42,9 @@ type PeerConfig struct {
 	RedialInterval time.Duration
 
 	// BodyCodec is the id of the default body codec, such as
-	// codec.ProtobufID (WithBodyCodec takes the same ids per message); 0
-	// means codec.JSONID.
+	// codec.ProtobufID (WithBodyCodec takes the same ids per message), and
+	// the one codec routes take unless tp.Codecs names more; 0 means
+	// codec.JSONID.
 	BodyCodec byte
 	// Proto frames messages; nil means rawproto, the compact binary proto.
 	Proto socket.ProtoFunc
