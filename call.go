@@ -45,6 +45,9 @@ func (c *CallCmd) Session() *Session { return c.sess }
 // ServiceMethod returns the route called.
 func (c *CallCmd) ServiceMethod() string { return c.serviceMethod }
 
+// Route returns the route called, as ServiceMethod does, for hooks.
+func (c *CallCmd) Route() string { return c.serviceMethod }
+
 // Seq returns the call's sequence number.
 func (c *CallCmd) Seq() uint32 { return c.seq }
 

@@ -161,6 +161,14 @@ func (c *handlerCtx) ServiceMethod() string { return c.method }
 func (c *handlerCtx) Seq() uint32           { return c.seq }
 func (c *handlerCtx) StartTime() time.Time  { return c.start }
 
+// Route is the route that serves the message, "" for the unknown handler.
+func (c *handlerCtx) Route() string {
+	if c.handler == nil {
+		return ""
+	}
+	return c.handler.name
+}
+
 func (c *handlerCtx) PeekMeta(key string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

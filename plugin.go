@@ -81,6 +81,12 @@ type (
 type WriteCtx interface {
 	Session() *Session
 	Output() *Message
+	// Route names what the message belongs to on this end, for labels
+	// (metrics, traces): the service method of a CALL or PUSH this end
+	// sends, and for a REPLY the route that served the CALL, or "" when
+	// the unknown handler (or no handler) took it, whatever name the
+	// caller sent.
+	Route() string
 	// Context is the context of the send: the caller's for a CALL or PUSH,
 	// the handler's for a REPLY.
 	Context() context.Context
@@ -93,6 +99,10 @@ type WriteCtx interface {
 // ReadCtx is what read hooks see of a message coming in.
 type ReadCtx interface {
 	Session() *Session
+	// Route is as WriteCtx's: for a CALL or PUSH read, the route that
+	// serves it ("" for the unknown handler, or before the lookup); for a
+	// REPLY, the service method of the call it answers.
+	Route() string
 	// Input is the message as read. A PostRead...Header hook may change
 	// its service method, before the route is looked up.
 	Input() *Message

@@ -312,6 +312,7 @@ type pushCtx struct {
 
 func (c *pushCtx) Session() *Session        { return c.sess }
 func (c *pushCtx) Output() *Message         { return c.m }
+func (c *pushCtx) Route() string            { return c.m.ServiceMethod }
 func (c *pushCtx) Context() context.Context { return c.ctx }
 func (c *pushCtx) StartTime() time.Time     { return time.Time{} }
 

@@ -19,9 +19,10 @@
 //	sessions                                    sessions held
 //	handlers_running, handler_pool_size         the handler pool's occupancy and size
 //
-// Calls answered CodeNotFound are counted under the service method
-// "(not found)", so a peer sending random names cannot grow the label set
-// without bound. Two peers in one registry need ConstLabels that tell them
+// Messages served are labelled by the route that served them: those
+// answered CodeNotFound under "(not found)", those the unknown handler
+// took (a proxy's) under "(unknown)", so a peer sending random names
+// cannot grow the label set. Two peers in one registry need ConstLabels that tell them
 // apart. The plugin turns on PeerConfig.CountTime, which the latencies
 // need.
 package metrics
@@ -176,16 +177,27 @@ func (m *Plugin) PostDisconnect(s *tp.Session) {
 	}
 }
 
-const notFound = "(not found)"
+const (
+	notFound = "(not found)"
+	unknown  = "(unknown)" // served by the unknown handler, whatever name was sent
+)
+
+// served is the label of a message this end served: its route.
+func served(route string, code tp.Code) string {
+	switch {
+	case code == tp.CodeNotFound:
+		return notFound
+	case route == "":
+		return unknown
+	}
+	return route
+}
 
 // PostWriteReply counts a served call and its latency.
 func (m *Plugin) PostWriteReply(c tp.WriteCtx) error {
 	out := c.Output()
 	code := out.Status.Code()
-	name := out.ServiceMethod
-	if code == tp.CodeNotFound {
-		name = notFound
-	}
+	name := served(c.Route(), code)
 	m.callsServed.WithLabelValues(name, code.String()).Inc()
 	if start := c.StartTime(); !start.IsZero() {
 		m.servedTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
@@ -203,7 +215,7 @@ func (m *Plugin) CallDone(c *tp.CallCmd) {
 
 // PostReadPushBody counts a push that reached its handler.
 func (m *Plugin) PostReadPushBody(c tp.ReadCtx) error {
-	m.pushesIn.WithLabelValues(c.Input().ServiceMethod).Inc()
+	m.pushesIn.WithLabelValues(served(c.Route(), tp.CodeOK)).Inc()
 	return nil
 }
 

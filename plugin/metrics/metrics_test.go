@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -179,5 +180,25 @@ func TestMetricsLabelIsTheRoute(t *testing.T) {
 		if n := count(t, reg, "tp_calls_served_total", "server", name, "ok"); n != 0 {
 			t.Fatalf("a series for %s: %v", name, n)
 		}
+	}
+}
+
+// Calls the unknown handler takes (a proxy's, say) share one label, so a
+// client sending random names cannot grow the metric set.
+func TestMetricsUnknownHandlerOneLabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, newMetrics(t, reg, "server"))
+	srv.SetUnknownCall(func(tp.UnknownCallCtx) (any, error) { return "seen", nil })
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), tptest.Serve(t, srv))
+	for i := range 5 {
+		if err := sess.Call(context.Background(), fmt.Sprint("/random/", i), 1, nil).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tptest.WaitFor(t, "five calls under (unknown)", func() bool {
+		return count(t, reg, "tp_calls_served_total", "server", "(unknown)", "ok") == 5
+	})
+	if n := count(t, reg, "tp_calls_served_total", "server", "/random/0", "ok"); n != 0 {
+		t.Fatalf("a series for a name the client chose: %v", n)
 	}
 }
