@@ -97,7 +97,7 @@ func (c *handlerCtx) run() {
 	if c.output != nil {
 		c.writeReply(st, false)
 	} else if st != nil {
-		p.warnLimited("push handler failed", "service_method", clip(c.method), "session", clip(c.sess.ID()), "status", clip(st.Error()))
+		c.sess.warnLimited("push handler failed", "service_method", clip(c.method), "session", clip(c.sess.ID()), "status", clip(st.Error()))
 	}
 	c.release()
 	c.conn.serving.Add(-1)
@@ -196,7 +196,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if !c.start.IsZero() {
 		cost := time.Since(c.start)
 		if t := p.cfg.SlowCallThreshold; t > 0 && cost > t {
-			p.warnLimited("slow handler", "service_method", clip(m.ServiceMethod), "seq", m.Seq, "cost", cost, "session", clip(c.sess.ID()))
+			c.sess.warnLimited("slow handler", "service_method", clip(m.ServiceMethod), "seq", m.Seq, "cost", cost, "session", clip(c.sess.ID()))
 		}
 	}
 	if p.cfg.PrintDetail {
@@ -205,7 +205,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if len(hp.postWriteReply) > 0 {
 		c.output = m
 		if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
-			p.warnLimited("PostWriteReply hook failed after the reply was sent", "service_method", clip(m.ServiceMethod), "status", clip(st.Error()))
+			c.sess.warnLimited("PostWriteReply hook failed after the reply was sent", "service_method", clip(m.ServiceMethod), "status", clip(st.Error()))
 		}
 		c.output = nil
 	}
@@ -253,23 +253,24 @@ func isTemporary(err error) bool {
 // The sender cannot know; the count is Peer.DroppedPushes.
 func (p *Peer) droppedPush(c *handlerCtx, st *Status) {
 	n := p.dropped.Add(1)
-	p.warnLimited("dropped a push no handler takes", "service_method", clip(c.method), "session", clip(c.sess.ID()),
+	c.sess.warnLimited("dropped a push no handler takes", "service_method", clip(c.method), "session", clip(c.sess.ID()),
 		"status", clip(st.Error()), "dropped_total", n)
 }
 
 // warnLimited logs what a peer can provoke at will (a bad push, a failing
-// handler): a WARN at most once a second for the whole peer, saying how
-// many lines it held back since, and the rest at DEBUG. Callers clip the
-// peer's text (clip), so no line grows with what the peer sent.
-func (p *Peer) warnLimited(msg string, args ...any) {
+// handler): a WARN at most once a second for each session, saying how many
+// lines it held back since, and the rest at DEBUG, so one noisy peer
+// neither floods the logs nor hides the others. Callers clip the peer's
+// text (clip), so no line grows with what the peer sent.
+func (s *Session) warnLimited(msg string, args ...any) {
 	now := time.Now().UnixNano()
-	last := p.lastWarn.Load()
-	if now-last >= int64(time.Second) && p.lastWarn.CompareAndSwap(last, now) {
-		p.logger.Warn(msg, append(args, "held_back", p.heldBack.Swap(0))...)
+	last := s.lastWarn.Load()
+	if now-last >= int64(time.Second) && s.lastWarn.CompareAndSwap(last, now) {
+		s.peer.logger.Warn(msg, append(args, "held_back", s.heldBack.Swap(0))...)
 		return
 	}
-	p.heldBack.Add(1)
-	p.logger.Debug(msg, args...)
+	s.heldBack.Add(1)
+	s.peer.logger.Debug(msg, args...)
 }
 
 // codecNames names codec ids for an error.

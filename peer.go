@@ -40,9 +40,7 @@ type Peer struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	dropped  atomic.Uint64 // pushes no handler took
-	lastWarn atomic.Int64  // unix nanoseconds of the last warnLimited WARN
-	heldBack atomic.Int64  // warnLimited lines logged at DEBUG since
+	dropped atomic.Uint64 // pushes no handler took
 }
 
 // NewPeer returns a peer configured by cfg and extended by plugins. It

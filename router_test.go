@@ -358,6 +358,15 @@ func TestDroppedPushes(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=WARN msg=\"dropped a push no handler takes\""); n != 1 {
 		t.Fatalf("%d WARN lines for 5 drops in a burst, want 1:\n%s", n, logs.String())
 	}
+	// The limit is per session: a noisy one does not hide another.
+	other := dial(t, newPeer(t, tp.PeerConfig{}), sess.RemoteAddr().String())
+	if err := other.Push(context.Background(), "/nobody/listens", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other session's drop", func() bool { return srv.DroppedPushes() == 6 })
+	if n := strings.Count(logs.String(), "level=WARN msg=\"dropped a push no handler takes\""); n != 2 {
+		t.Fatalf("%d WARN lines after another session's first drop, want 2:\n%s", n, logs.String())
+	}
 	// A name a peer chose does not make a log line long.
 	var debug syncBuffer
 	srv2 := newPeer(t, tp.PeerConfig{Logger: slog.New(slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))})

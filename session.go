@@ -44,6 +44,8 @@ type Session struct {
 	up    chan struct{} // closed while connected; a new one during a redial
 
 	ended       atomic.Pointer[Status] // why the session closed for good
+	lastWarn    atomic.Int64           // unix nanoseconds of the last warnLimited WARN
+	heldBack    atomic.Int64           // warnLimited lines logged at DEBUG since
 	handshaking atomic.Bool            // PostDial or PostAccept hooks run: see ReadHandshake
 	born        time.Time              // when the first connection was made
 	age         *time.Timer
