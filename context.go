@@ -86,7 +86,8 @@ type handlerCtx struct {
 
 	mu      sync.Mutex
 	input   *socket.Message // nil once the handler has returned
-	output  *socket.Message // the reply; nil for a PUSH, and once sent
+	output  *socket.Message // the reply; nil for a PUSH, and once writing began
+	sent    *socket.Message // the reply being written, for the write hooks
 	escaped bool            // user code holds a pointer into input
 	ctx     context.Context // built on first use
 	cancel  context.CancelFunc
@@ -124,7 +125,7 @@ func (c *handlerCtx) value(isCall bool) reflect.Value {
 func (c *handlerCtx) release() {
 	c.mu.Lock()
 	in, out, escaped, cancel := c.input, c.output, c.escaped, c.cancel
-	c.input, c.output, c.cancel = nil, nil, nil
+	c.input, c.output, c.sent, c.cancel = nil, nil, nil, nil
 	if c.ctx == nil {
 		c.ctx = endedCtx
 	}
@@ -201,7 +202,10 @@ func (c *handlerCtx) Input() *Message {
 func (c *handlerCtx) Output() *Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.output
+	if c.output != nil {
+		return c.output
+	}
+	return c.sent
 }
 
 func (c *handlerCtx) InputBodyCodec() byte {

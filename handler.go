@@ -152,19 +152,28 @@ func (c *handlerCtx) invoke() (st *Status) {
 // nothing to set. An error means the peer reads nothing.
 func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	p := c.sess.peer
+	// The reply leaves the handler's reach (SetMeta from its goroutines
+	// now does nothing) and becomes what write hooks see (Output).
 	c.mu.Lock()
 	m := c.output
-	c.output = nil
+	c.output, c.sent = nil, m
+	bounded := !queue && (c.ctx != nil || (c.input != nil && !c.input.Deadline.IsZero()))
 	c.mu.Unlock()
 	defer socket.ReleaseMessage(m)
+	// A reply waits for room until the caller stops waiting (its deadline,
+	// which the handler's context carries, as it does the connection's
+	// end); without a deadline or a context, as long as the connection
+	// lasts, whose close ends it.
+	ctx := context.Background()
+	if bounded {
+		ctx = c.Context()
+	}
 	hp := p.plugins
 	if c.handler != nil {
 		hp = c.handler.plugins
 	}
-	if st == nil && len(hp.preWriteReply) > 0 {
-		c.output = m // the hooks see the reply through Output
+	if st == nil {
 		st = run(hp.preWriteReply, PreWriteReplyPlugin.PreWriteReply, WriteCtx(c))
-		c.output = nil
 	}
 	if st != nil {
 		m.Status, m.Body = st, nil
@@ -174,7 +183,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 		if queue {
 			return sock.QueueMessage(m)
 		}
-		return sock.WriteMessage(c.replyCtx(), m)
+		return sock.WriteMessage(ctx, m)
 	}
 	err := write()
 	if err != nil && m.Body != nil {
@@ -187,7 +196,7 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 		}
 	}
 	if err != nil {
-		p.logger.Debug("cannot write a reply", "service_method", m.ServiceMethod, "seq", m.Seq, "session", c.sess.ID(), "err", err)
+		p.logger.Debug("cannot write a reply", "service_method", clip(m.ServiceMethod), "seq", m.Seq, "session", clip(c.sess.ID()), "err", err)
 		if queue && status.From(err, 0, "").Code() == CodeWriteFailed {
 			return err
 		}
@@ -202,28 +211,10 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if p.cfg.PrintDetail {
 		p.logMessage("send", c.sess, m, m.Body)
 	}
-	if len(hp.postWriteReply) > 0 {
-		c.output = m
-		if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
-			c.sess.warnLimited("PostWriteReply hook failed after the reply was sent", "service_method", clip(m.ServiceMethod), "status", clip(st.Error()))
-		}
-		c.output = nil
+	if st := run(hp.postWriteReply, PostWriteReplyPlugin.PostWriteReply, WriteCtx(c)); st != nil {
+		c.sess.warnLimited("PostWriteReply hook failed after the reply was sent", "service_method", clip(m.ServiceMethod), "status", clip(st.Error()))
 	}
 	return nil
-}
-
-// replyCtx bounds the wait to write a handler's reply: the handler's
-// context if it made one, or one ending with the caller's deadline; with
-// neither, the reply waits for room as long as the connection lasts,
-// which its close ends.
-func (c *handlerCtx) replyCtx() context.Context {
-	c.mu.Lock()
-	ctx, in := c.ctx, c.input
-	c.mu.Unlock()
-	if ctx != nil || (in != nil && !in.Deadline.IsZero()) {
-		return c.Context()
-	}
-	return context.Background()
 }
 
 // bodyHooks runs the route's hooks before (pre) or after decoding the body.

@@ -303,3 +303,32 @@ func TestHandlerContextSharedByGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// replyWatcher reads each reply in its write hooks.
+type replyWatcher struct{}
+
+func (replyWatcher) Name() string                       { return "reply-watcher" }
+func (replyWatcher) PreWriteReply(c tp.WriteCtx) error  { _ = c.Output().Meta.Len(); return nil }
+func (replyWatcher) PostWriteReply(c tp.WriteCtx) error { _ = c.Output().Meta.Get("k"); return nil }
+
+// A goroutine a handler left behind may keep setting meta while the reply
+// is written and its hooks read it: it changes nothing, and races nothing.
+func TestSetMetaWhileReplyIsWritten(t *testing.T) {
+	done := make(chan struct{})
+	srv := newPeer(t, tp.PeerConfig{}, replyWatcher{})
+	tp.HandleCall(srv.Router(), "/leave", func(ctx tp.CallCtx, _ *int) (int, error) {
+		go func() {
+			defer close(done)
+			for range 2000 {
+				ctx.SetMeta("k", "late")
+			}
+		}()
+		return 1, nil
+	})
+	sess := dial(t, newPeer(t, tp.PeerConfig{}), serve(t, srv))
+	c := sess.Call(context.Background(), "/leave", 1, nil)
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}

@@ -428,14 +428,7 @@ func (p *Peer) startSocket(sock *socket.Socket, dialAddr string) (*Session, *Sta
 func (p *Peer) postDial(s *Session, redial bool) *Status {
 	s.handshaking.Store(true)
 	defer s.handshaking.Store(false)
-	for _, h := range p.plugins.postDial {
-		if err := h.PostDial(s, redial); err != nil {
-			if st := status.From(err, CodeInternal, "plugin failed"); st != nil {
-				return st
-			}
-		}
-	}
-	return nil
+	return run(p.plugins.postDial, func(h PostDialPlugin, s *Session) error { return h.PostDial(s, redial) }, s)
 }
 
 // Session returns the session with id.

@@ -310,7 +310,7 @@ func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ..
 	h := &Handler{isCall: true, plugins: r.plugins.with(plugins...),
 		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) {
 			body, err := fn(c)
-			if st := errStatus(err); st != nil {
+			if st := toStatus(err); st != nil {
 				return nil, st
 			}
 			return body, nil
@@ -322,7 +322,7 @@ func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ..
 // one they are dropped and logged.
 func (r *Router) SetUnknownPush(fn func(UnknownPushCtx) error, plugins ...Plugin) {
 	h := &Handler{plugins: r.plugins.with(plugins...),
-		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return nil, errStatus(fn(c)) }}
+		invoke: func(c *handlerCtx, _ reflect.Value) (any, *Status) { return nil, toStatus(fn(c)) }}
 	r.register(h, true)
 }
 

@@ -38,7 +38,8 @@ const (
 func NewStatus(code Code, msg string, cause error) *Status { return status.New(code, msg, cause) }
 
 // toStatus turns a handler's or plugin's error into a Status: a *Status
-// inside err is kept, anything else becomes an internal error.
+// inside err is kept, anything else becomes an internal error, and nil (or
+// a nil *Status held in an error) is success.
 func toStatus(err error) *Status { return status.From(err, CodeInternal, "handler failed") }
 
 // CodeOf returns the code of the *Status inside err: CodeOK for nil, and
@@ -48,13 +49,4 @@ func CodeOf(err error) Code {
 		return CodeOK
 	}
 	return status.From(err, CodeUnknown, "").Code()
-}
-
-// errStatus turns a handler's or hook's error into a Status: nil (and a
-// nil *Status held in an error) is success.
-func errStatus(err error) *Status {
-	if err == nil {
-		return nil
-	}
-	return toStatus(err)
 }

@@ -20,10 +20,8 @@ func HandleCall[Arg, Res any](r *Router, name string, fn func(CallCtx, *Arg) (Re
 	h := &Handler{name: r.join(name), isCall: true, argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
 		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
 			res, err := fn(c, arg.Interface().(*Arg))
-			if err != nil {
-				if st := toStatus(err); !st.OK() {
-					return nil, st
-				}
+			if st := toStatus(err); !st.OK() {
+				return nil, st
 			}
 			return res, nil
 		}}
@@ -39,10 +37,7 @@ func HandlePush[Arg any](r *Router, name string, fn func(PushCtx, *Arg) error, p
 	}
 	h := &Handler{name: r.join(name), argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
 		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
-			if err := fn(c, arg.Interface().(*Arg)); err != nil {
-				return nil, toStatus(err)
-			}
-			return nil, nil
+			return nil, toStatus(fn(c, arg.Interface().(*Arg)))
 		}}
 	r.register(h, false)
 	return h.name

@@ -98,20 +98,30 @@ func (w *writer) awaitRoom(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	for w.owned && len(w.pending) >= w.maxPending && w.err == nil && !w.closed {
-		if w.room == nil {
-			w.room = make(chan struct{})
+		if err := w.waitRoom(ctx); err != nil {
+			return err
 		}
-		room := w.room
-		w.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			return ctxError(ctx)
-		}
-		w.mu.Lock()
 	}
 	w.mu.Unlock()
 	return nil
+}
+
+// waitRoom waits, with mu held, until room may have been made (pending
+// shrank, the owner left, the writer ended) and returns with mu held; or
+// until ctx ends, and returns its status with mu released.
+func (w *writer) waitRoom(ctx context.Context) error {
+	if w.room == nil {
+		w.room = make(chan struct{})
+	}
+	room := w.room
+	w.mu.Unlock()
+	select {
+	case <-room:
+		w.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
 }
 
 // setFull records whether writers must wait. Called with mu held. It
@@ -151,17 +161,9 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 			}
 			break
 		}
-		if w.room == nil {
-			w.room = make(chan struct{})
+		if err := w.waitRoom(ctx); err != nil {
+			return err
 		}
-		room := w.room
-		w.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			return ctxError(ctx)
-		}
-		w.mu.Lock()
 	}
 	w.pending = append(w.pending, frame...)
 	if w.owned {
