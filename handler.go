@@ -39,8 +39,15 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		}
 		out.XferPipe = append(out.XferPipe, m.XferPipe...)
 		c.output = out
+	}
+	switch st = cn.open(m, false); {
+	case st == ErrDiscard:
+		c.release()
+		return nil
+	case st != nil:
+	case isCall:
 		st = run(p.plugins.postReadCallHeader, PostReadCallHeaderPlugin.PostReadCallHeader, ReadCtx(c))
-	} else {
+	default:
 		st = run(p.plugins.postReadPushHeader, PostReadPushHeaderPlugin.PostReadPushHeader, ReadCtx(c))
 	}
 	c.method = m.ServiceMethod // the header hooks may rewrite it
@@ -172,11 +179,17 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	if c.handler != nil {
 		hp = c.handler.plugins
 	}
-	if st == nil {
-		st = run(hp.preWriteReply, PreWriteReplyPlugin.PreWriteReply, WriteCtx(c))
-	}
 	if st != nil {
 		m.Status, m.Body = st, nil
+	}
+	// Every reply passes the hooks, an error too: plugin/secure seals both.
+	if st := run(hp.preWriteReply, PreWriteReplyPlugin.PreWriteReply, WriteCtx(c)); st != nil {
+		m.Status, m.Body, m.Payload = st, nil, nil
+	}
+	if st := c.conn.seal(m, false); st != nil {
+		// Seal the failure instead, or send it as it is.
+		m.Status, m.Body, m.Payload = st, nil, nil
+		c.conn.seal(m, false)
 	}
 	sock := c.conn.sock
 	write := func() error {

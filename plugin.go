@@ -128,6 +128,9 @@ type (
 	PostWriteCallPlugin interface {
 		PostWriteCall(WriteCtx) error
 	}
+	// PreWriteReplyPlugin runs before every reply is written, an error
+	// reply too (its Output().Status is set). A status it returns goes to
+	// the caller in the reply's place.
 	PreWriteReplyPlugin interface {
 		PreWriteReply(WriteCtx) error
 	}

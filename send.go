@@ -247,6 +247,9 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if st := run(p.plugins.preWriteCall, PreWriteCallPlugin.PreWriteCall, WriteCtx(c)); st != nil {
 		return ctx, withdraw(st)
 	}
+	if st := cn.seal(m, false); st != nil {
+		return ctx, withdraw(st)
+	}
 	if !c.sync && ctx.Err() != nil { // ended before registered, so the AfterFunc found nothing
 		return ctx, withdraw(ctxStatus(ctx, "sending the call"))
 	}
@@ -339,6 +342,9 @@ func (s *Session) Push(ctx context.Context, serviceMethod string, arg any, setti
 		wc = &pushCtx{s, m, ctx}
 	}
 	if st := run(p.plugins.preWritePush, PreWritePushPlugin.PreWritePush, wc); st != nil {
+		return st
+	}
+	if st := cn.seal(m, false); st != nil {
 		return st
 	}
 	if err := cn.sock.WriteMessage(ctx, m); err != nil {

@@ -74,6 +74,8 @@ type conn struct {
 	moving   atomic.Bool   // its answer: it will leave this connection itself
 	answer   sync.Once
 	ended    atomic.Pointer[Status] // the reason the peer gave for ending it
+
+	sealing atomic.Pointer[sealing] // set by SetSealer
 }
 
 func newConn(parent context.Context, sock *socket.Socket) *conn {
@@ -349,14 +351,23 @@ func (s *Session) readLoop(cn *conn) error {
 
 // reply completes the call m answers, if it went out on cn and still waits.
 func (s *Session) reply(cn *conn, m *socket.Message) {
-	c := cn.pending.take(m.Seq)
+	st := cn.open(m, false)
+	var c *CallCmd
+	if st != ErrDiscard {
+		c = cn.pending.take(m.Seq)
+	}
 	if c == nil {
-		s.peer.logger.Debug("dropped a reply nobody waits for", "seq", m.Seq, "service_method", m.ServiceMethod, "session", s.ID())
+		s.peer.logger.Debug("dropped a reply nobody waits for", "seq", m.Seq, "service_method", clip(m.ServiceMethod), "session", clip(s.ID()), "status", st)
 		socket.ReleaseMessage(m)
 		return
 	}
-	c.input = m
 	defer s.leaveIfDone(cn)
+	if st != nil { // it fails its seal: tampered with on the way
+		socket.ReleaseMessage(m)
+		c.complete(st)
+		return
+	}
+	c.input = m
 	if c.sync {
 		close(c.done) // the caller decodes: it is waking up anyway
 		return
@@ -553,6 +564,9 @@ func (s *Session) WriteHandshake(m *Message) error {
 	if !s.handshaking.Load() {
 		return errNotHandshaking
 	}
+	if st := s.cur.Load().seal(m, true); st != nil {
+		return st
+	}
 	ctx, cancel := s.handshakeCtx()
 	defer cancel()
 	if err := s.sock().WriteMessage(ctx, m); err != nil {
@@ -590,6 +604,9 @@ func (s *Session) ReadHandshake(m *Message, timeout time.Duration) error {
 			return st
 		}
 		if m.Type != socket.TypePush || m.ServiceMethod != "" {
+			if st := s.cur.Load().open(m, true); st != nil {
+				return st
+			}
 			return nil
 		}
 		if m.Status != nil && m.Status.Code() != CodeShuttingDown {
@@ -604,6 +621,78 @@ func (s *Session) ReadHandshake(m *Message, timeout time.Duration) error {
 		// A shutdown notice: the peer that sent it closes the connection
 		// soon, and the session then redials or ends.
 	}
+}
+
+// Sealer seals the messages of one connection at its edge: Seal runs on
+// each message after every write hook, just before it is written; Open on
+// each one read, before any read hook. A plugin whose key exchange ran in
+// the handshake (plugin/secure) sets it with SetSealer, so hook order
+// does not matter to it: what a hook adds to a message on its way out is
+// sealed, and what a hook reads has been opened.
+//
+// Control frames (hello, notices) are never sealed. handshake is true for
+// the messages of WriteHandshake and ReadHandshake after SetSealer, which
+// must all be sealed (plugin/auth's credential); of the others, the
+// Sealer seals those marked for it, and opens those marked as sealed.
+type Sealer interface {
+	// Seal seals m in place. An error keeps m from being written: a CALL
+	// or PUSH fails with it, a REPLY carries it instead.
+	Seal(m *Message, handshake bool) error
+	// Open checks and opens m in place. An error refuses m: a CALL is
+	// answered with it, a REPLY completes its call with it, a PUSH is
+	// dropped; ErrDiscard drops any of them unanswered.
+	Open(m *Message, handshake bool) error
+}
+
+// ErrDiscard, from Sealer.Open, drops a message without an answer: a
+// replay, whose original is answered.
+var ErrDiscard error = status.New(CodeBadMessage, "message discarded", nil)
+
+// SetSealer makes sl seal the messages written and read on this
+// connection from now on (a redial starts without). verified says whether
+// the exchange that made sl proved who the other end is, which Sealed
+// reports. It is for PostDial and PostAccept hooks, which must both set
+// it, at the same point of the exchange; elsewhere it fails with
+// CodeFailedPrecondition.
+func (s *Session) SetSealer(sl Sealer, verified bool) error {
+	if !s.handshaking.Load() {
+		return errNotHandshaking
+	}
+	s.cur.Load().sealing.Store(&sealing{sl, verified})
+	return nil
+}
+
+// Sealed reports whether the connection has a Sealer from an exchange that
+// proved who the other end is: a secret it seals (a later handshake
+// hook's credential) reaches only that end.
+func (s *Session) Sealed() bool {
+	sl := s.cur.Load().sealing.Load()
+	return sl != nil && sl.verified
+}
+
+type sealing struct {
+	Sealer
+	verified bool
+}
+
+// seal seals m if the connection has a Sealer.
+func (cn *conn) seal(m *Message, handshake bool) *Status {
+	if sl := cn.sealing.Load(); sl != nil {
+		if err := sl.Seal(m, handshake); err != nil {
+			return status.From(err, CodeInternal, "cannot seal the message")
+		}
+	}
+	return nil
+}
+
+// open opens m if the connection has a Sealer.
+func (cn *conn) open(m *Message, handshake bool) *Status {
+	if sl := cn.sealing.Load(); sl != nil {
+		if err := sl.Open(m, handshake); err != nil {
+			return status.From(err, CodeBadMessage, "the message fails its seal")
+		}
+	}
+	return nil
 }
 
 // ErrNoHandshake is what ReadHandshake returns when the peer says hello

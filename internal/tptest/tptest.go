@@ -5,6 +5,7 @@ package tptest
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -171,4 +172,74 @@ func (r *Relay) close() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+}
+
+// NewFrameRelay forwards TCP connections to target frame by frame (the
+// default rawproto framing: a 4-byte length, then the frame), passing
+// each through edit, which returns what to send in its place: nil drops
+// the frame, two copies duplicate it. toTarget says the frame's way. It
+// is the man in the middle of attack tests: it tampers, records and
+// replays. It stops when the test ends, and returns the address to dial.
+func NewFrameRelay(t testing.TB, target string, edit func(toTarget bool, frame []byte) [][]byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	pipe := func(dst, src net.Conn, toTarget bool) {
+		defer wg.Done()
+		defer dst.Close()
+		for {
+			head := make([]byte, 4)
+			if _, err := io.ReadFull(src, head); err != nil {
+				return
+			}
+			frame := make([]byte, 4+int(binary.BigEndian.Uint32(head)))
+			copy(frame, head)
+			if _, err := io.ReadFull(src, frame[4:]); err != nil {
+				return
+			}
+			for _, f := range edit(toTarget, frame) {
+				if _, err := dst.Write(f); err != nil {
+					return
+				}
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			a, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				a.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, a, b)
+			mu.Unlock()
+			wg.Add(2)
+			go pipe(b, a, true)
+			go pipe(a, b, false)
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -21,10 +21,12 @@
 //   - The Checker guards the sessions its peer accepts. The dialing side
 //     learns nothing about who accepted it: authenticate the server with
 //     TLS (PeerConfig.TLS), whose certificate the client checks.
-//   - The credential crosses as it is. The Bearer refuses to send it over
-//     a connection that is neither TLS nor loopback, unless
-//     Bearer.AllowPlaintext says the network is trusted; plugin/secure
-//     does not cover handshake messages, so it does not make plaintext safe.
+//   - The credential crosses as the connection carries it. The Bearer
+//     sends it only over TLS, loopback, or a connection plugin/secure
+//     seals with an exchange that proved the other end (Session.Sealed:
+//     a shared Key, or a pinned server key; add secure before auth);
+//     elsewhere it refuses, unless Bearer.AllowPlaintext says the network
+//     is trusted.
 //   - The Checker refuses, unchecked, the attempts of a remote IP that has
 //     failed MaxFailures times within FailureWindow; compare secrets with
 //     Equal, in constant time.
@@ -75,10 +77,11 @@ func Equal(credential, want string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// exposed reports whether a credential sent on s would cross a network in
-// clear: not TLS, not loopback.
+// exposed reports whether a credential sent on s could be read on the
+// way, or by someone else than the peer: not TLS, not loopback, not sealed
+// by an exchange that proved the peer.
 func exposed(s *tp.Session) bool {
-	if s.TLS() != nil {
+	if s.TLS() != nil || s.Sealed() {
 		return false
 	}
 	if ap, err := netip.ParseAddrPort(s.RemoteAddr().String()); err == nil && ap.Addr().IsLoopback() {
@@ -99,7 +102,7 @@ func (b *Bearer) Name() string { return "auth-bearer" }
 // PostDial sends the credential and waits for the answer.
 func (b *Bearer) PostDial(s *tp.Session, _ bool) error {
 	if !b.AllowPlaintext && exposed(s) {
-		return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the credential would cross "+s.RemoteAddr().String()+" in clear; use PeerConfig.TLS, or set Bearer.AllowPlaintext for a network you trust", nil)
+		return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the credential would cross "+s.RemoteAddr().String()+" in clear; use PeerConfig.TLS or plugin/secure (authenticated, before auth), or set Bearer.AllowPlaintext for a network you trust", nil)
 	}
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
@@ -239,6 +242,9 @@ func (c *Checker) PostAccept(s *tp.Session) error {
 			st = status.From(c.check(s, credential), tp.CodeUnauthorized, "auth: refused")
 		}
 	}
+	if st != nil {
+		c.failed(ip) // before the answer: the next attempt must find it
+	}
 	if m.Type == socket.TypeCall { // answer it, so the caller learns the verdict
 		m.Type, m.Status, m.Payload, m.BodyCodec = socket.TypeReply, st, nil, 0
 		m.Meta.Reset()
@@ -247,7 +253,6 @@ func (c *Checker) PostAccept(s *tp.Session) error {
 		}
 	}
 	if st != nil {
-		c.failed(ip)
 		s.Peer().Logger().Debug("auth: refused a session", "remote", s.RemoteAddr().String(), "status", st)
 		return st
 	}

@@ -1,79 +1,118 @@
-// Package secure encrypts message bodies with AES-GCM.
+// Package secure encrypts and authenticates messages with AES-GCM under
+// keys each connection negotiates afresh, for a network where TLS is not
+// an option.
 //
-// With a configured key, both ends share it; without one, each session
-// negotiates its own (X25519 and HKDF-SHA256) while it connects:
+// Every connection starts with a key exchange (ephemeral X25519, keys
+// derived with HKDF-SHA256 from both ends' contributions), authenticated
+// by what Config gives:
 //
-//	sec, err := secure.New(secure.Config{})           // negotiated keys
+//   - Key, a secret both ends share: only a peer that holds it completes
+//     the exchange, in either direction.
+//   - Identity and Trust, Ed25519 keys: the accepting side signs the
+//     exchange with its Identity and the dialer checks the signature
+//     against the public keys in its Trust, as a TLS client checks a
+//     certificate. With TrustDialers the accepting side asks the same of
+//     the dialer.
+//   - Unauthenticated, an explicit opt-in: the exchange proves nothing,
+//     so a peer in the middle can complete it with both ends and read
+//     everything. It keeps out only a passive eavesdropper.
+//
+// A dial that nothing would authenticate fails, saying what to set.
+//
+//	sec, err := secure.New(secure.Config{Identity: serverKey})
 //	srv, err := tp.NewPeer(cfg, sec)
-//	srv.RouteCall(new(Vault), sec.Route())            // this route takes only encrypted calls
+//	srv.RouteCall(new(Vault), sec.Route()) // this route takes only sealed calls
 //
-//	cli, err := tp.NewPeer(cfg, mustSecure(secure.New(secure.Config{})))
-//	sess.Call(ctx, "/vault/get", arg, &out, secure.WithSecure()) // this message is encrypted
+//	cli, err := tp.NewPeer(cfg, mustSecure(secure.New(secure.Config{Trust: []ed25519.PublicKey{serverPub}})))
+//	sess.Call(ctx, "/vault/get", arg, &out, secure.WithSecure()) // this call is sealed
 //
-// What is encrypted: CALLs and PUSHes sent with WithSecure (or all of them,
-// with Config.All), and the replies to encrypted CALLs. The body is
-// encrypted after its codec. A body that fails authentication (tampered,
-// or under another key) is refused with CodeBadMessage, and so is a reply
-// to an encrypted CALL that comes back unencrypted (a relay that strips
-// the seal to forge a body); a route guarded by Route refuses plaintext
-// with CodeUnauthorized.
+// What is sealed: CALLs and PUSHes sent with WithSecure (or all of them,
+// with Config.All), every reply to a sealed CALL (an error too), and the
+// handshake messages of plugins after this one (auth's credential). The
+// body is encrypted; the body, its codec, the type, seq, service method,
+// every meta pair and a reply's status are authenticated. A sealed
+// message that fails authentication, or that was seen before on the
+// connection (a replay), is refused with CodeBadMessage, and so is a
+// reply to a sealed CALL that comes back unsealed. Keys live as long as
+// one connection and differ per direction, so a message recorded on one
+// connection means nothing on another.
 //
-// What is authenticated, precisely: the body, bound to the message type,
-// seq and service method. Not authenticated, and readable on the wire:
-// the meta, a reply's status, and the handshake (auth's credential
-// included). A relay can add or change meta, turn a reply into an error
-// status, drop messages, and replay a recorded message on a new
-// connection with a configured key (the key is the same for every session
-// and both directions). Where an active attacker on the path matters, use
-// TLS (PeerConfig.TLS), which covers all of it.
+// What is not protected: the meta and status are readable on the wire;
+// the deadline (which a relay could shorten, as it could delay the
+// message) and the transfer filters are not authenticated; messages sent
+// without WithSecure are plaintext; a relay can still drop messages or
+// the connection. A message sealed more than 16384 messages before one
+// already read is refused as a possible replay. Where an active attacker
+// on the path matters and TLS is possible, prefer TLS (PeerConfig.TLS).
 //
-// A negotiated key keeps a passive eavesdropper out, but the exchange is
-// not authenticated: a peer in the middle can complete it with both ends.
-// Against an active attacker, use TLS. Negotiation talks during the handshake, so add
-// the plugin at both ends, in the same order relative to other plugins
-// that do (auth).
+// Add the plugin at both ends, after plugins that set meta on what is
+// sent (a meta pair added after sealing fails authentication), and in the
+// same order relative to other plugins that talk during the handshake
+// (auth).
 package secure
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/socket"
 )
 
-// MetaKey marks a message whose body is encrypted (or, set by WithSecure
+// MetaKey marks a message whose body is sealed (or, set by WithSecure
 // before sending, is to be).
 const MetaKey = "tp-secure"
 
 // ServiceMethod names the key exchange on the wire.
 const ServiceMethod = "/secure/key"
 
-// Config configures the plugin.
+// Config configures the plugin. At least one of Key, Identity, Trust,
+// TrustDialers or Unauthenticated must be set.
 type Config struct {
-	// Key is a shared AES key of 16, 24 or 32 bytes; nil negotiates a
-	// 32-byte key per session.
+	// Key is a secret both ends share, at least 16 bytes (32 random bytes
+	// are best). It authenticates the exchange both ways: a peer without
+	// it cannot complete one.
 	Key []byte
-	// All encrypts every CALL and PUSH sent, not just those sent with
+	// Identity is this peer's Ed25519 private key. The accepting side
+	// signs every exchange with it; the dialing side signs when it has
+	// one.
+	Identity ed25519.PrivateKey
+	// Trust holds the public keys a peer this one dials may prove: a
+	// dialed peer must sign with the Identity of one of them.
+	Trust []ed25519.PublicKey
+	// TrustDialers, when not empty, holds the public keys a dialing peer
+	// must prove for this one to accept it.
+	TrustDialers []ed25519.PublicKey
+	// Unauthenticated lets this peer dial with an exchange that proves
+	// nothing about the other end (no Key, no Trust). A peer in the middle
+	// can then complete the exchange with both ends and read and change
+	// everything; only a passive eavesdropper is kept out.
+	Unauthenticated bool
+	// All seals every CALL and PUSH sent, not just those sent with
 	// WithSecure.
 	All bool
-	// Timeout bounds the key exchange; 0 means 10 seconds.
+	// Timeout bounds each wait of the key exchange; 0 means 10 seconds.
 	Timeout time.Duration
 }
 
 // Plugin is the plugin.
 type Plugin struct {
-	cfg  Config
-	aead cipher.AEAD // for a configured key
+	cfg Config
 }
 
 var (
@@ -82,25 +121,334 @@ var (
 	_ tp.PreWriteCallPlugin     = (*Plugin)(nil)
 	_ tp.PreWritePushPlugin     = (*Plugin)(nil)
 	_ tp.PreWriteReplyPlugin    = (*Plugin)(nil)
-	_ tp.PreReadCallBodyPlugin  = (*Plugin)(nil)
-	_ tp.PreReadPushBodyPlugin  = (*Plugin)(nil)
 	_ tp.PreReadReplyBodyPlugin = (*Plugin)(nil)
+	_ tp.Sealer                 = (*keys)(nil)
 )
 
-// New returns the plugin, or an error for a key of the wrong size.
+// New returns the plugin, or an error for a config that is malformed or
+// authenticates nothing.
 func New(cfg Config) (*Plugin, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	s := &Plugin{cfg: cfg}
-	if cfg.Key != nil {
-		aead, err := newAEAD(cfg.Key)
-		if err != nil {
-			return nil, fmt.Errorf("secure: Config.Key: %w", err)
-		}
-		s.aead = aead
+	if cfg.Key != nil && len(cfg.Key) < 16 {
+		return nil, fmt.Errorf("secure: Config.Key has %d bytes; use at least 16 (32 random bytes are best)", len(cfg.Key))
 	}
-	return s, nil
+	if cfg.Identity != nil && len(cfg.Identity) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("secure: Config.Identity has %d bytes, not an Ed25519 private key (%d); make one with ed25519.GenerateKey", len(cfg.Identity), ed25519.PrivateKeySize)
+	}
+	for _, pub := range append(slices.Clip(cfg.Trust), cfg.TrustDialers...) {
+		if len(pub) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("secure: a trusted key has %d bytes, not an Ed25519 public key (%d)", len(pub), ed25519.PublicKeySize)
+		}
+	}
+	if cfg.Key == nil && cfg.Identity == nil && len(cfg.Trust) == 0 && len(cfg.TrustDialers) == 0 && !cfg.Unauthenticated {
+		return nil, errors.New("secure: nothing authenticates the key exchange, so a peer in the middle could complete it: set Config.Key (a secret both ends share), or Identity on the accepting side and its public key in the dialer's Trust; or set Unauthenticated to accept that risk")
+	}
+	return &Plugin{cfg: cfg}, nil
+}
+
+// Name implements tp.Plugin.
+func (s *Plugin) Name() string { return "secure" }
+
+// WithSecure seals the message it is given to (Call, Push); the reply
+// to such a CALL is sealed too.
+func WithSecure() tp.MessageSetting {
+	return func(m *socket.Message) { m.Meta.Set(MetaKey, "1") }
+}
+
+// The exchange, three messages on ServiceMethod; each payload starts with
+// the version and flags of its sender:
+//
+//	dialer:    CALL  [1][flags][X25519 public key, 32]
+//	acceptor:  REPLY [1][flags][X25519 public key, 32]([Ed25519 public key, 32][signature, 64])[MAC, 32]
+//	dialer:    PUSH  ([Ed25519 public key, 32][signature, 64])[MAC, 32]
+//
+// The acceptor's signature covers t2, the hash of the first message and
+// the acceptor's up to its signature; the keys derive from the X25519
+// secret with Config.Key as the HKDF salt, bound to t2; each MAC proves
+// its sender holds them. The dialer's signature and MAC cover t3, the
+// hash of t2 and its own public key.
+const (
+	version = 1
+
+	pubLen = 32
+	sigLen = ed25519.SignatureSize
+	macLen = sha256.Size
+)
+
+// The flags of an exchange message.
+const (
+	flagKey      = 1 << iota // the sender has Config.Key
+	flagSigns                // the sender signs with its Identity
+	flagWantsSig             // the dialer wants the acceptor to sign
+)
+
+func (s *Plugin) flags(dialer bool) byte {
+	var f byte
+	if s.cfg.Key != nil {
+		f |= flagKey
+	}
+	if s.cfg.Identity != nil {
+		f |= flagSigns
+	}
+	if dialer && len(s.cfg.Trust) > 0 {
+		f |= flagWantsSig
+	}
+	return f
+}
+
+func refused(code tp.Code, format string, args ...any) *tp.Status {
+	return tp.NewStatus(code, "secure: "+fmt.Sprintf(format, args...), nil)
+}
+
+// PostDial runs the exchange as the dialer, on every dial and redial.
+func (s *Plugin) PostDial(sess *tp.Session, _ bool) error {
+	if s.cfg.Key == nil && len(s.cfg.Trust) == 0 && !s.cfg.Unauthenticated {
+		return refused(tp.CodeFailedPrecondition, "nothing proves who this peer dials: set Config.Trust to the public key of its Identity, or Config.Key; or set Unauthenticated to accept a peer in the middle")
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return tp.NewStatus(tp.CodeInternal, "secure: cannot make a key", err)
+	}
+	hello := append([]byte{version, s.flags(true)}, eph.PublicKey().Bytes()...)
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	m.Type, m.ServiceMethod, m.Payload = socket.TypeCall, ServiceMethod, hello
+	if err := sess.WriteHandshake(m); err != nil {
+		return err
+	}
+	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			return refused(tp.CodeFailedPrecondition, "the peer does not exchange keys; add the secure plugin to it")
+		}
+		return err
+	}
+	if m.Type != socket.TypeReply || m.ServiceMethod != ServiceMethod {
+		return refused(tp.CodeBadMessage, "the peer answered the key exchange with a %s to %q", m.Type, m.ServiceMethod)
+	}
+	if m.Status != nil {
+		return m.Status
+	}
+	// The answer: version, flags, X25519 key, (Ed25519 key, signature), MAC.
+	a := m.Payload
+	if len(a) < 2+pubLen+macLen || a[0] != version {
+		return refused(tp.CodeBadMessage, "the peer's key exchange answer is malformed")
+	}
+	flags := a[1]
+	head := a[:2+pubLen]
+	if flags&flagSigns != 0 {
+		if len(a) != 2+2*pubLen+sigLen+macLen {
+			return refused(tp.CodeBadMessage, "the peer's key exchange answer is malformed")
+		}
+		head = a[:2+2*pubLen]
+	} else if len(a) != 2+pubLen+macLen {
+		return refused(tp.CodeBadMessage, "the peer's key exchange answer is malformed")
+	}
+	if st := s.sameKeyFlag(flags); st != nil {
+		return st
+	}
+	t2 := transcript(hello, head)
+	verified := s.cfg.Key != nil
+	if len(s.cfg.Trust) > 0 {
+		if flags&flagSigns == 0 {
+			return refused(tp.CodeUnauthorized, "the peer has no Identity to prove itself with, and Config.Trust asks for one")
+		}
+		pub, sig := ed25519.PublicKey(a[2+pubLen:2+2*pubLen]), a[2+2*pubLen:2+2*pubLen+sigLen]
+		if !trusted(s.cfg.Trust, pub) {
+			return refused(tp.CodeUnauthorized, "the peer proves a key that is not in Config.Trust: someone else answered (a peer in the middle?), or Trust lacks its key")
+		}
+		if !ed25519.Verify(pub, signed("accept", t2), sig) {
+			return refused(tp.CodeUnauthorized, "the peer's signature of the exchange fails: tampered with on the way")
+		}
+		verified = true
+	}
+	k, st := s.derive(eph, a[2:2+pubLen], t2, true)
+	if st != nil {
+		return st
+	}
+	if !hmac.Equal(a[len(a)-macLen:], mac(k.macPeer, t2)) {
+		return refused(tp.CodeUnauthorized, "the peer cannot prove it holds the session keys: another Config.Key, or a peer in the middle")
+	}
+	// The proof of this end: its signature if it has an Identity, and its MAC.
+	var proof []byte
+	if s.cfg.Identity != nil {
+		proof = append(proof, s.cfg.Identity.Public().(ed25519.PublicKey)...)
+	}
+	t3 := transcript(t2, proof)
+	if s.cfg.Identity != nil {
+		proof = append(proof, ed25519.Sign(s.cfg.Identity, signed("dial", t3))...)
+	}
+	m.Reset()
+	m.Type, m.ServiceMethod, m.Payload = socket.TypePush, ServiceMethod, append(proof, mac(k.macOwn, t3)...)
+	if err := sess.WriteHandshake(m); err != nil {
+		return err
+	}
+	return sess.SetSealer(k, verified)
+}
+
+// PostAccept runs the exchange as the accepting side.
+func (s *Plugin) PostAccept(sess *tp.Session) error {
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
+		if errors.Is(err, tp.ErrNoHandshake) {
+			return refused(tp.CodeFailedPrecondition, "the dialing peer sent no key exchange; add the secure plugin to it")
+		}
+		return err
+	}
+	if m.Type != socket.TypeCall || m.ServiceMethod != ServiceMethod {
+		return refused(tp.CodeFailedPrecondition, "%s %q came before the key exchange; add the secure plugin to the dialing peer", m.Type, clip(m.ServiceMethod))
+	}
+	hello := bytes.Clone(m.Payload)
+	answer := func(st *tp.Status, payload []byte) error {
+		m.Reset()
+		m.Type, m.ServiceMethod, m.Status, m.Payload = socket.TypeReply, ServiceMethod, st, payload
+		if err := sess.WriteHandshake(m); err != nil && st == nil {
+			return err
+		}
+		if st != nil {
+			return st
+		}
+		return nil
+	}
+	if len(hello) != 2+pubLen || hello[0] != version {
+		return answer(refused(tp.CodeBadMessage, "the key exchange is malformed, or of another version"), nil)
+	}
+	flags := hello[1]
+	if st := s.sameKeyFlag(flags); st != nil {
+		return answer(st, nil)
+	}
+	if flags&flagWantsSig != 0 && s.cfg.Identity == nil {
+		return answer(refused(tp.CodeFailedPrecondition, "the dialer asks this end to prove itself, and it has no Config.Identity"), nil)
+	}
+	if len(s.cfg.TrustDialers) > 0 && flags&flagSigns == 0 {
+		return answer(refused(tp.CodeUnauthorized, "this end accepts only dialers that prove an Identity in its Config.TrustDialers"), nil)
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return answer(tp.NewStatus(tp.CodeInternal, "secure: cannot make a key", err), nil)
+	}
+	head := append([]byte{version, s.flags(false)}, eph.PublicKey().Bytes()...)
+	if s.cfg.Identity != nil {
+		head = append(head, s.cfg.Identity.Public().(ed25519.PublicKey)...)
+	}
+	t2 := transcript(hello, head)
+	k, st := s.derive(eph, hello[2:], t2, false)
+	if st != nil {
+		return answer(st, nil)
+	}
+	out := head
+	if s.cfg.Identity != nil {
+		out = append(out, ed25519.Sign(s.cfg.Identity, signed("accept", t2))...)
+	}
+	if err := answer(nil, append(out, mac(k.macOwn, t2)...)); err != nil {
+		return err
+	}
+	// The dialer's proof.
+	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
+		return err
+	}
+	p := m.Payload
+	if m.Type != socket.TypePush || m.ServiceMethod != ServiceMethod || len(p) < macLen {
+		return refused(tp.CodeBadMessage, "the dialer's key exchange proof is missing or malformed")
+	}
+	signs := flags&flagSigns != 0
+	if signs != (len(p) == pubLen+sigLen+macLen) || !signs && len(p) != macLen {
+		return refused(tp.CodeBadMessage, "the dialer's key exchange proof is malformed")
+	}
+	var pub ed25519.PublicKey
+	if signs {
+		pub = p[:pubLen]
+	}
+	t3 := transcript(t2, pub)
+	if !hmac.Equal(p[len(p)-macLen:], mac(k.macPeer, t3)) {
+		return refused(tp.CodeUnauthorized, "the dialer cannot prove it holds the session keys: another Config.Key, a replay, or a peer in the middle")
+	}
+	verified := s.cfg.Key != nil
+	if len(s.cfg.TrustDialers) > 0 {
+		if !trusted(s.cfg.TrustDialers, pub) || !ed25519.Verify(pub, signed("dial", t3), p[pubLen:pubLen+sigLen]) {
+			return refused(tp.CodeUnauthorized, "the dialer does not prove a key in Config.TrustDialers")
+		}
+		verified = true
+	}
+	return sess.SetSealer(k, verified)
+}
+
+// sameKeyFlag checks that both ends have a Key, or neither: the exchange
+// would fail anyway, but this says why.
+func (s *Plugin) sameKeyFlag(peerFlags byte) *tp.Status {
+	if mine, theirs := s.cfg.Key != nil, peerFlags&flagKey != 0; mine != theirs {
+		return refused(tp.CodeFailedPrecondition, "one end has Config.Key and the other has not; give both the same")
+	}
+	return nil
+}
+
+func trusted(keys []ed25519.PublicKey, pub ed25519.PublicKey) bool {
+	return slices.ContainsFunc(keys, func(k ed25519.PublicKey) bool { return k.Equal(pub) })
+}
+
+func transcript(parts ...[]byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("tp secure v1"))
+	for _, p := range parts {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return h.Sum(nil)
+}
+
+func signed(role string, t []byte) []byte {
+	return append([]byte("tp secure v1 "+role+" "), t...)
+}
+
+func mac(key, t []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(t)
+	return h.Sum(nil)
+}
+
+// derive makes the connection's keys from the X25519 secret, the shared
+// Key and the transcript so far: one AES key per direction, and one MAC
+// key per end.
+func (s *Plugin) derive(eph *ecdh.PrivateKey, peerPub, t2 []byte, dialer bool) (*keys, *tp.Status) {
+	pub, err := ecdh.X25519().NewPublicKey(peerPub)
+	if err != nil {
+		return nil, refused(tp.CodeBadMessage, "the peer's public key is malformed")
+	}
+	shared, err := eph.ECDH(pub)
+	if err != nil {
+		return nil, refused(tp.CodeBadMessage, "key agreement failed: the peer's public key is degenerate")
+	}
+	prk, err := hkdf.Extract(sha256.New, shared, s.cfg.Key)
+	if err != nil {
+		return nil, tp.NewStatus(tp.CodeInternal, "secure: key derivation failed", err)
+	}
+	expand := func(label string) []byte {
+		b, err := hkdf.Expand(sha256.New, prk, label+string(t2), 32)
+		if err != nil {
+			panic(err) // only for lengths past 255 hashes
+		}
+		return b
+	}
+	k := &keys{
+		macOwn:  expand("tp secure v1 mac dialer"),
+		macPeer: expand("tp secure v1 mac acceptor"),
+	}
+	d2a, a2d := expand("tp secure v1 dialer to acceptor"), expand("tp secure v1 acceptor to dialer")
+	if !dialer {
+		k.macOwn, k.macPeer = k.macPeer, k.macOwn
+		d2a, a2d = a2d, d2a
+	}
+	if k.seal, err = newAEAD(d2a); err == nil {
+		k.open, err = newAEAD(a2d)
+	}
+	if err != nil {
+		return nil, tp.NewStatus(tp.CodeInternal, "secure: cannot make the cipher", err)
+	}
+	return k, nil
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
@@ -111,127 +459,184 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// Name implements tp.Plugin.
-func (s *Plugin) Name() string { return "secure" }
+// keys are one connection's: AES-GCM per direction, with the nonce a
+// counter of messages sealed, and a window of the counters opened.
+type keys struct {
+	seal, open      cipher.AEAD
+	macOwn, macPeer []byte
+	sealed          atomic.Uint64
 
-// WithSecure encrypts the message it is given to (Call, Push); the reply
-// to such a CALL is encrypted too.
-func WithSecure() tp.MessageSetting {
-	return func(m *socket.Message) { m.Meta.Set(MetaKey, "1") }
+	mu   sync.Mutex
+	seen window
 }
 
-// keyOf is a session's negotiated key.
-var keyOf = tp.NewKey[cipher.AEAD]("secure session key")
-
-func (s *Plugin) aeadFor(sess *tp.Session) (cipher.AEAD, *tp.Status) {
-	if s.aead != nil {
-		return s.aead, nil
-	}
-	if a, ok := keyOf.Get(sess); ok {
-		return a, nil
-	}
-	return nil, tp.NewStatus(tp.CodeFailedPrecondition, "secure: the session has no key; add the plugin at both ends", nil)
-}
-
-// PostDial negotiates the session key, on every dial and redial.
-func (s *Plugin) PostDial(sess *tp.Session, _ bool) error {
-	if s.aead != nil {
+// Seal seals m in place if it is marked with MetaKey, or is a handshake
+// message, bound to its header: the payload becomes the counter (8
+// bytes, the nonce's last 8) and the ciphertext. It implements tp.Sealer.
+func (k *keys) Seal(m *socket.Message, handshake bool) error {
+	if !handshake && m.Meta.Get(MetaKey) == "" {
 		return nil
 	}
-	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: cannot make a key", err)
-	}
-	m := socket.AcquireMessage()
-	defer socket.ReleaseMessage(m)
-	m.Type, m.ServiceMethod, m.Payload = socket.TypeCall, ServiceMethod, priv.PublicKey().Bytes()
-	if err := sess.WriteHandshake(m); err != nil {
-		return err
-	}
-	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
-		if errors.Is(err, tp.ErrNoHandshake) {
-			return tp.NewStatus(tp.CodeFailedPrecondition, "secure: the peer does not exchange keys; add the secure plugin to it", err)
-		}
-		return err
-	}
-	if m.Type != socket.TypeReply || m.ServiceMethod != ServiceMethod {
-		return tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("secure: the peer answered the key exchange with a %s to %q", m.Type, m.ServiceMethod), nil)
-	}
-	if m.Status != nil {
-		return m.Status
-	}
-	if st := s.agree(sess, priv, m.Payload, true); st != nil {
+	if st := k.sealBody(m); st != nil {
 		return st
 	}
 	return nil
 }
 
-// PostAccept answers the dialer's key exchange.
-func (s *Plugin) PostAccept(sess *tp.Session) error {
-	if s.aead != nil {
+func (k *keys) sealBody(m *socket.Message) *tp.Status {
+	m.Meta.Set(MetaKey, "1")
+	n := k.sealed.Add(1)
+	var nonce [12]byte
+	binary.BigEndian.PutUint64(nonce[4:], n)
+	buf := make([]byte, 8, 8+len(m.Payload)+512)
+	binary.BigEndian.PutUint64(buf, n)
+	buf, err := m.MarshalBody(buf)
+	if err != nil {
+		return tp.NewStatus(tp.CodeInvalidArgument, "secure: cannot encode the body to seal", err)
+	}
+	m.Payload = k.seal.Seal(buf[:8], nonce[:], buf[8:], additional(m))
+	m.Body = nil
+	return nil
+}
+
+// Open checks and opens m in place if it is marked as sealed; a
+// handshake message must be. A message opened before on the connection
+// is discarded (tp.ErrDiscard): its original was answered. It implements
+// tp.Sealer.
+func (k *keys) Open(m *socket.Message, handshake bool) error {
+	if m.Meta.Get(MetaKey) == "" {
+		if handshake {
+			return refused(tp.CodeBadMessage, "a handshake message came unsealed after the key exchange: tampered with on the way")
+		}
 		return nil
 	}
-	m := socket.AcquireMessage()
-	defer socket.ReleaseMessage(m)
-	if err := sess.ReadHandshake(m, s.cfg.Timeout); err != nil {
-		if errors.Is(err, tp.ErrNoHandshake) {
-			return tp.NewStatus(tp.CodeFailedPrecondition, "secure: the dialing peer sent no key exchange; add the secure plugin to it", nil)
-		}
-		return err
-	}
-	if m.Type != socket.TypeCall || m.ServiceMethod != ServiceMethod {
-		return tp.NewStatus(tp.CodeFailedPrecondition, fmt.Sprintf("secure: %s %q came before the key exchange; add the secure plugin to the dialing peer", m.Type, m.ServiceMethod), nil)
-	}
-	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: cannot make a key", err)
-	}
-	st := s.agree(sess, priv, m.Payload, false)
-	m.Type, m.Status, m.Payload = socket.TypeReply, st, priv.PublicKey().Bytes()
-	if err := sess.WriteHandshake(m); err != nil && st == nil {
-		return err
-	}
-	if st != nil {
+	switch st := k.openBody(m); {
+	case st == errReplay && !handshake:
+		return tp.ErrDiscard
+	case st != nil:
 		return st
 	}
 	return nil
 }
 
-// agree derives the session key from our private key and the peer's
-// public one; the info binds both public keys, dialer's first.
-func (s *Plugin) agree(sess *tp.Session, priv *ecdh.PrivateKey, peerPub []byte, dialer bool) *tp.Status {
-	pub, err := ecdh.X25519().NewPublicKey(peerPub)
+func (k *keys) openBody(m *socket.Message) *tp.Status {
+	p := m.Payload
+	if len(p) < 8+k.open.Overhead() {
+		return errAuth
+	}
+	n := binary.BigEndian.Uint64(p)
+	var nonce [12]byte
+	binary.BigEndian.PutUint64(nonce[4:], n)
+	plain, err := k.open.Open(p[8:8], nonce[:], p[8:], additional(m))
 	if err != nil {
-		return tp.NewStatus(tp.CodeBadMessage, "secure: the peer's public key is malformed", err)
+		return errAuth
 	}
-	shared, err := priv.ECDH(pub)
-	if err != nil {
-		return tp.NewStatus(tp.CodeBadMessage, "secure: key agreement failed", err)
+	k.mu.Lock()
+	fresh := k.seen.accept(n)
+	k.mu.Unlock()
+	if !fresh {
+		return errReplay
 	}
-	mine := priv.PublicKey().Bytes()
-	info := append([]byte("tp secure v1"), mine...)
-	info = append(info, peerPub...)
-	if !dialer {
-		info = append(append([]byte("tp secure v1"), peerPub...), mine...)
-	}
-	key, err := hkdf.Key(sha256.New, shared, nil, string(info), 32)
-	if err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: key derivation failed", err)
-	}
-	aead, err := newAEAD(key)
-	if err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: cannot make the cipher", err)
-	}
-	keyOf.Set(sess, aead)
+	m.Payload = plain // decrypted in place, in the message's own buffer
 	return nil
 }
 
-// PreWriteCall encrypts a CALL sent with WithSecure, or any with All.
+var (
+	errAuth   = tp.NewStatus(tp.CodeBadMessage, "secure: the message fails authentication: tampered with on the way, or sealed under other keys", nil)
+	errReplay = tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("secure: the message was opened before on this connection (a replay), or was sealed more than %d messages before one already read", windowSize), nil)
+)
+
+// additional is what a sealed body is bound to: every header field the
+// receiver acts on, the meta in a canonical order.
+func additional(m *socket.Message) []byte {
+	ad := make([]byte, 0, 64+len(m.ServiceMethod))
+	ad = append(ad, byte(m.Type), m.BodyCodec)
+	ad = binary.BigEndian.AppendUint32(ad, m.Seq)
+	ad = appendString(ad, m.ServiceMethod)
+	if m.Status.OK() {
+		ad = append(ad, 0)
+	} else {
+		ad = append(ad, 1)
+		ad = binary.AppendVarint(ad, int64(m.Status.Code()))
+		ad = appendString(ad, m.Status.Msg())
+		ad = appendString(ad, m.Status.CauseText())
+	}
+	pairs := make([][2]string, 0, m.Meta.Len())
+	m.Meta.Range(func(k, v string) bool {
+		pairs = append(pairs, [2]string{k, v})
+		return true
+	})
+	slices.SortFunc(pairs, func(a, b [2]string) int {
+		if c := cmpString(a[0], b[0]); c != 0 {
+			return c
+		}
+		return cmpString(a[1], b[1])
+	})
+	for _, kv := range pairs {
+		ad = appendString(appendString(ad, kv[0]), kv[1])
+	}
+	return ad
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// windowSize is how far out of order sealed messages may arrive: seals
+// and writes of concurrent senders interleave, and so do the opens of
+// concurrent handlers.
+const windowSize = 1 << 14
+
+// window is a sliding window of the counters opened (as IPsec's and
+// WireGuard's): counter c, within windowSize of the highest, is bit
+// c%windowSize.
+type window struct {
+	top  uint64
+	bits [windowSize / 64]uint64
+}
+
+// accept records counter c and reports whether it is new: not 0, not
+// seen, not older than the window.
+func (w *window) accept(c uint64) bool {
+	switch {
+	case c == 0:
+		return false
+	case c > w.top:
+		if c-w.top >= windowSize {
+			clear(w.bits[:])
+		} else {
+			for i := w.top + 1; i < c; i++ {
+				w.bits[i/64%(windowSize/64)] &^= 1 << (i % 64)
+			}
+		}
+		w.top = c
+	case w.top-c >= windowSize:
+		return false
+	case w.bits[c/64%(windowSize/64)]&(1<<(c%64)) != 0:
+		return false
+	}
+	w.bits[c/64%(windowSize/64)] |= 1 << (c % 64)
+	return true
+}
+
+// PreWriteCall marks a CALL for sealing with All; the connection's
+// sealer seals it after the last write hook.
 func (s *Plugin) PreWriteCall(c tp.WriteCtx) error {
-	if st := s.seal(c, s.cfg.All); st != nil {
-		return st
+	m := c.Output()
+	if s.cfg.All {
+		m.Meta.Set(MetaKey, "1")
 	}
-	if cc, ok := c.(*tp.CallCmd); ok && cc.Output().Meta.Get(MetaKey) != "" {
+	if cc, ok := c.(*tp.CallCmd); ok && m.Meta.Get(MetaKey) != "" {
 		// Remember it: its reply must come sealed too.
 		cc.SetContext(context.WithValue(cc.Context(), sealedCall{}, true))
 	}
@@ -241,93 +646,50 @@ func (s *Plugin) PreWriteCall(c tp.WriteCtx) error {
 // sealedCall marks, in a call's context, a CALL sent sealed.
 type sealedCall struct{}
 
-// PreWritePush encrypts a PUSH sent with WithSecure, or any with All.
-func (s *Plugin) PreWritePush(c tp.WriteCtx) error { return s.seal(c, s.cfg.All) }
-
-// PreWriteReply encrypts the reply to an encrypted CALL.
-func (s *Plugin) PreWriteReply(c tp.WriteCtx) error {
-	in, ok := c.(tp.ReadCtx)
-	return s.seal(c, ok && in.Input().Meta.Get(MetaKey) != "")
-}
-
-func (s *Plugin) seal(c tp.WriteCtx, always bool) *tp.Status {
-	m := c.Output()
-	if !always && m.Meta.Get(MetaKey) == "" {
-		return nil
+// PreWritePush marks a PUSH for sealing with All.
+func (s *Plugin) PreWritePush(c tp.WriteCtx) error {
+	if s.cfg.All {
+		c.Output().Meta.Set(MetaKey, "1")
 	}
-	aead, st := s.aeadFor(c.Session())
-	if st != nil {
-		return st
-	}
-	// One buffer: the nonce, then the body, sealed in place.
-	n := aead.NonceSize()
-	buf := make([]byte, n, n+len(m.Payload)+512)
-	if _, err := rand.Read(buf); err != nil {
-		return tp.NewStatus(tp.CodeInternal, "secure: no randomness for a nonce", err)
-	}
-	buf, err := m.MarshalBody(buf)
-	if err != nil {
-		return tp.NewStatus(tp.CodeInvalidArgument, "secure: cannot encode the body to encrypt", err)
-	}
-	m.Payload = aead.Seal(buf[:n], buf[:n], buf[n:], additional(m))
-	m.Body = nil
-	m.Meta.Set(MetaKey, "1")
 	return nil
 }
 
-// PreReadCallBody decrypts an encrypted CALL.
-func (s *Plugin) PreReadCallBody(c tp.ReadCtx) error { return s.open(c) }
-
-// PreReadPushBody decrypts an encrypted PUSH.
-func (s *Plugin) PreReadPushBody(c tp.ReadCtx) error { return s.open(c) }
-
-// PreReadReplyBody decrypts an encrypted REPLY.
-func (s *Plugin) PreReadReplyBody(c tp.ReadCtx) error {
-	if c.Context().Value(sealedCall{}) != nil && c.Input().Meta.Get(MetaKey) == "" && c.Input().Status.OK() {
-		// Someone between stripped the seal and put a body of their own.
-		return errUnsealedReply
+// PreWriteReply marks for sealing the reply to a sealed CALL, an error
+// too.
+func (s *Plugin) PreWriteReply(c tp.WriteCtx) error {
+	if in, ok := c.(tp.ReadCtx); ok && in.Input().Meta.Get(MetaKey) != "" {
+		c.Output().Meta.Set(MetaKey, "1")
 	}
-	return s.open(c)
+	return nil
+}
+
+// PreReadReplyBody refuses an unsealed reply to a sealed CALL (a sealed
+// one was opened as it was read).
+func (s *Plugin) PreReadReplyBody(c tp.ReadCtx) error {
+	if in := c.Input(); c.Context().Value(sealedCall{}) != nil && in.Meta.Get(MetaKey) == "" {
+		// Someone between stripped the seal, or the peer could not seal
+		// (it lacks the plugin): either way, nothing here can be trusted.
+		if in.Status.OK() {
+			return errUnsealedReply
+		}
+		return tp.NewStatus(tp.CodeBadMessage, "secure: a sealed call got an unsealed error reply, which cannot be trusted: "+clip(in.Status.Error()), nil)
+	}
+	return nil
 }
 
 var errUnsealedReply = tp.NewStatus(tp.CodeBadMessage, "secure: a sealed call got a reply that is not sealed: tampered with on the way", nil)
 
-func (s *Plugin) open(c tp.ReadCtx) *tp.Status {
-	m := c.Input()
-	if m.Meta.Get(MetaKey) == "" {
-		return nil
+// clip shortens text the peer sent before it goes into an error.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
 	}
-	aead, st := s.aeadFor(c.Session())
-	if st != nil {
-		return st
-	}
-	n := aead.NonceSize()
-	if len(m.Payload) < n+aead.Overhead() {
-		return errAuth
-	}
-	plain, err := aead.Open(m.Payload[n:n], m.Payload[:n], m.Payload[n:], additional(m))
-	if err != nil {
-		return errAuth
-	}
-	m.Payload = plain // decrypted in place, in the message's own buffer
-	return nil
-}
-
-var errAuth = tp.NewStatus(tp.CodeBadMessage, "secure: the body fails authentication: tampered with, or sealed under another key", nil)
-
-// additional is the header data the ciphertext is bound to: the type (a
-// REPLY's differs from its CALL's), seq and service method.
-func additional(m *socket.Message) []byte {
-	ad := make([]byte, 5, 5+len(m.ServiceMethod))
-	ad[0] = byte(m.Type)
-	binary.BigEndian.PutUint32(ad[1:], m.Seq)
-	return append(ad, m.ServiceMethod...)
+	return s
 }
 
 // Route returns a plugin for RouteCall, RoutePush or SubRoute whose
-// routes take only encrypted messages (their replies are encrypted, as
-// every reply to an encrypted CALL is). The plugin itself must be
-// on the peer.
+// routes take only sealed messages (their replies are sealed, as every
+// reply to a sealed CALL is). The plugin itself must be on the peer.
 func (s *Plugin) Route() tp.Plugin { return guard{} }
 
 type guard struct{}
@@ -339,7 +701,7 @@ func (guard) PreReadPushBody(c tp.ReadCtx) error { return require(c) }
 
 func require(c tp.ReadCtx) *tp.Status {
 	if c.Input().Meta.Get(MetaKey) == "" {
-		return tp.NewStatus(tp.CodeUnauthorized, fmt.Sprintf("secure: %q takes only encrypted messages; send with secure.WithSecure()", c.Input().ServiceMethod), nil)
+		return tp.NewStatus(tp.CodeUnauthorized, fmt.Sprintf("secure: %q takes only sealed messages; send with secure.WithSecure()", clip(c.Input().ServiceMethod)), nil)
 	}
 	return nil
 }

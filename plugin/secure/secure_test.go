@@ -3,20 +3,22 @@ package secure_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"github.com/seed-a9a850dd/tp/codec"
-	"github.com/seed-a9a850dd/tp/proto/rawproto"
-	"github.com/seed-a9a850dd/tp/socket"
+	"crypto/ed25519"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/plugin/auth"
 	"github.com/seed-a9a850dd/tp/plugin/secure"
+	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/socket"
 	"go.uber.org/goleak"
 )
 
@@ -42,24 +44,6 @@ func Note(ctx tp.PushCtx, s *string) *tp.Status {
 	return nil
 }
 
-// tamper flips the last byte of every body it sends: a hook after secure's.
-type tamper struct{}
-
-func (tamper) Name() string { return "tamper" }
-func (tamper) PreWriteCall(c tp.WriteCtx) error {
-	flip(c)
-	return nil
-}
-func (tamper) PreWriteReply(c tp.WriteCtx) error {
-	flip(c)
-	return nil
-}
-func flip(c tp.WriteCtx) {
-	if p := c.Output().Payload; len(p) > 0 && c.Output().Meta.Get(secure.MetaKey) != "" {
-		p[len(p)-1] ^= 1
-	}
-}
-
 func mustNew(t *testing.T, cfg secure.Config) *secure.Plugin {
 	t.Helper()
 	s, err := secure.New(cfg)
@@ -75,48 +59,83 @@ type setup struct {
 	srv   *tp.Peer
 }
 
-func start(t *testing.T, srvCfg, cliCfg secure.Config, srvExtra, cliExtra []tp.Plugin) setup {
+func newServer(t *testing.T, cfg secure.Config, extra ...tp.Plugin) *tp.Peer {
 	t.Helper()
-	sec := mustNew(t, srvCfg)
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, append([]tp.Plugin{sec}, srvExtra...)...)
+	sec := mustNew(t, cfg)
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, append([]tp.Plugin{sec}, extra...)...)
 	srv.RouteCallFunc(Echo)
+	srv.RouteCallFunc(Fail)
 	srv.RoutePushFunc(Note)
 	srv.RouteCall(new(Vault), sec.Route())
+	return srv
+}
+
+func Fail(ctx tp.CallCtx, s *string) (string, *tp.Status) {
+	return "", tp.NewStatus(tp.CodeNotFound, "no such thing", nil)
+}
+
+func start(t *testing.T, srvCfg, cliCfg secure.Config, srvExtra, cliExtra []tp.Plugin) setup {
+	t.Helper()
+	srv := newServer(t, srvCfg, srvExtra...)
 	relay := tptest.NewRelay(t, tptest.Serve(t, srv))
 	cli := tptest.NewPeer(t, tp.PeerConfig{}, append([]tp.Plugin{mustNew(t, cliCfg)}, cliExtra...)...)
 	cli.RouteCallFunc(Echo) // so the server can call back
 	return setup{tptest.Dial(t, cli, relay.Addr), relay, srv}
 }
 
+func mustKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}
+
+var (
+	shared           = bytes.Repeat([]byte{7}, 32)
+	srvPub, srvKey   = mustKey(nil)
+	cliPub, cliKey   = mustKey(nil)
+	evilPub, evilKey = mustKey(nil)
+)
+
+// modes are the ways to authenticate the exchange, each as a server and
+// client config.
+var modes = []struct {
+	name     string
+	srv, cli secure.Config
+}{
+	{"unauthenticated", secure.Config{Unauthenticated: true}, secure.Config{Unauthenticated: true}},
+	{"shared key", secure.Config{Key: shared}, secure.Config{Key: shared}},
+	{"pinned server", secure.Config{Identity: srvKey}, secure.Config{Trust: []ed25519.PublicKey{srvPub}}},
+	{"mutual", secure.Config{Identity: srvKey, TrustDialers: []ed25519.PublicKey{cliPub}}, secure.Config{Identity: cliKey, Trust: []ed25519.PublicKey{srvPub}}},
+	{"all three", secure.Config{Key: shared, Identity: srvKey, TrustDialers: []ed25519.PublicKey{cliPub}}, secure.Config{Key: shared, Identity: cliKey, Trust: []ed25519.PublicKey{srvPub}}},
+}
+
 func TestSecure(t *testing.T) {
-	key := bytes.Repeat([]byte{7}, 32)
-	for _, keys := range []struct {
-		name     string
-		srv, cli secure.Config
-	}{
-		{"negotiated", secure.Config{}, secure.Config{}},
-		{"configured", secure.Config{Key: key}, secure.Config{Key: key}},
-	} {
-		t.Run(keys.name, func(t *testing.T) {
-			s := start(t, keys.srv, keys.cli, nil, nil)
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := start(t, mode.srv, mode.cli, nil, nil)
 			var out string
-			if err := s.sess.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err(); err != nil || out != secret+" (echoed)" {
-				t.Fatalf("encrypted call: %q %v", out, err)
+			if err := s.sess.Call(context.Background(), "/echo", secret, &out, secure.WithSecure(), tp.WithSetMeta("k", "v")).Err(); err != nil || out != secret+" (echoed)" {
+				t.Fatalf("sealed call: %q %v", out, err)
+			}
+			err := s.sess.Call(context.Background(), "/fail", secret, &out, secure.WithSecure()).Err()
+			if tp.CodeOf(err) != tp.CodeNotFound {
+				t.Fatalf("sealed call failing: %v", err)
 			}
 			if err := s.sess.Push(context.Background(), "/note", secret, secure.WithSecure()); err != nil {
 				t.Fatal(err)
 			}
 			if got := <-pushed; got != secret {
-				t.Fatalf("encrypted push: %q", got)
+				t.Fatalf("sealed push: %q", got)
 			}
 			// The other way: the server calls the client.
 			var back *tp.Session
 			for sess := range s.srv.Sessions() {
 				back = sess
-				break
 			}
 			if err := back.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err(); err != nil || out != secret+" (echoed)" {
-				t.Fatalf("encrypted call from the server: %q %v", out, err)
+				t.Fatalf("sealed call from the server: %q %v", out, err)
 			}
 			if bytes.Contains(s.relay.Seen(), []byte("cake")) {
 				t.Fatal("the secret crossed the network in clear")
@@ -130,9 +149,36 @@ func TestSecure(t *testing.T) {
 	}
 }
 
+// Many concurrent sealed calls: seals and opens interleave out of order,
+// and none is taken for a replay.
+func TestSecureConcurrent(t *testing.T) {
+	s := start(t, modes[1].srv, modes[1].cli, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				var out string
+				if err := s.sess.Call(context.Background(), "/echo", "x", &out, secure.WithSecure()).Err(); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSecureRefusals(t *testing.T) {
-	key := bytes.Repeat([]byte{7}, 32)
-	other := bytes.Repeat([]byte{8}, 32)
 	tests := []struct {
 		name               string
 		srv, cli           secure.Config
@@ -143,18 +189,21 @@ func TestSecureRefusals(t *testing.T) {
 		wantMsg            string
 		handlerRuns        bool
 	}{
-		{name: "tampered call", cliExtra: []tp.Plugin{tamper{}}, method: "/echo", settings: []tp.MessageSetting{secure.WithSecure()},
-			want: tp.CodeBadMessage, wantMsg: "fails authentication"},
-		{name: "tampered reply", srvExtra: []tp.Plugin{tamper{}}, method: "/echo", settings: []tp.MessageSetting{secure.WithSecure()},
-			want: tp.CodeBadMessage, wantMsg: "fails authentication", handlerRuns: true},
-		{name: "another key", srv: secure.Config{Key: key}, cli: secure.Config{Key: other}, method: "/echo", settings: []tp.MessageSetting{secure.WithSecure()},
-			want: tp.CodeBadMessage, wantMsg: "fails authentication"},
-		{name: "plaintext to a guarded route", method: "/vault/open", want: tp.CodeUnauthorized, wantMsg: "takes only encrypted"},
-		{name: "encrypted to a guarded route", method: "/vault/open", settings: []tp.MessageSetting{secure.WithSecure()}},
-		{name: "all", cli: secure.Config{All: true}, method: "/vault/open"},
+		// Sealing happens after the last write hook, whatever the order.
+		{name: "a later hook sets meta", cliExtra: []tp.Plugin{setMeta{}}, method: "/echo", settings: []tp.MessageSetting{secure.WithSecure()},
+			handlerRuns: true},
+		{name: "plaintext to a guarded route", method: "/vault/open", want: tp.CodeUnauthorized, wantMsg: "takes only sealed"},
+		{name: "sealed to a guarded route", method: "/vault/open", settings: []tp.MessageSetting{secure.WithSecure()}},
+		{name: "all", cli: secure.Config{Key: shared, All: true}, method: "/vault/open"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.srv.Key == nil {
+				tt.srv.Key = shared
+			}
+			if tt.cli.Key == nil {
+				tt.cli.Key = shared
+			}
 			s := start(t, tt.srv, tt.cli, tt.srvExtra, tt.cliExtra)
 			before := served.Load()
 			st := s.sess.Call(context.Background(), tt.method, secret, nil, tt.settings...).Status()
@@ -168,16 +217,80 @@ func TestSecureRefusals(t *testing.T) {
 	}
 }
 
-func TestBadKey(t *testing.T) {
-	if _, err := secure.New(secure.Config{Key: []byte("short")}); err == nil || !strings.Contains(err.Error(), "Config.Key") {
-		t.Fatalf("a 5-byte key: %v", err)
+// setMeta adds meta after secure has sealed: what a relay does, or a
+// plugin added after secure.
+type setMeta struct{}
+
+func (setMeta) Name() string { return "set-meta" }
+func (setMeta) PreWriteCall(c tp.WriteCtx) error {
+	c.Output().Meta.Set("role", "admin")
+	return nil
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  secure.Config
+		want string
+	}{
+		{"nothing authenticates", secure.Config{}, "set Config.Key"},
+		{"nothing authenticates, All", secure.Config{All: true}, "Unauthenticated"},
+		{"short key", secure.Config{Key: []byte("short")}, "Config.Key has 5 bytes"},
+		{"bad identity", secure.Config{Identity: ed25519.PrivateKey("x")}, "Config.Identity"},
+		{"bad trusted key", secure.Config{Trust: []ed25519.PublicKey{ed25519.PublicKey("x")}}, "trusted key"},
+		{"bad trusted dialer", secure.Config{TrustDialers: []ed25519.PublicKey{ed25519.PublicKey("x")}}, "trusted key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := secure.New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }
 
-// A dialer without the plugin cannot talk to a negotiating peer: its Dial
+// The exchange fails, at Dial, whenever the two ends cannot authenticate
+// each other as configured.
+func TestExchangeRefusals(t *testing.T) {
+	tests := []struct {
+		name     string
+		srv, cli secure.Config
+		want     tp.Code
+		wantMsg  string
+	}{
+		{"another key", secure.Config{Key: shared}, secure.Config{Key: bytes.Repeat([]byte{8}, 32)}, tp.CodeUnauthorized, "another Config.Key"},
+		{"key at one end", secure.Config{Key: shared}, secure.Config{Unauthenticated: true}, tp.CodeFailedPrecondition, "one end has Config.Key"},
+		{"key at the other end", secure.Config{Unauthenticated: true}, secure.Config{Key: shared}, tp.CodeFailedPrecondition, "one end has Config.Key"},
+		{"server proves another key", secure.Config{Identity: evilKey}, secure.Config{Trust: []ed25519.PublicKey{srvPub}}, tp.CodeUnauthorized, "not in Config.Trust"},
+		{"dialer trusts another key", secure.Config{Identity: srvKey}, secure.Config{Trust: []ed25519.PublicKey{evilPub}}, tp.CodeUnauthorized, "not in Config.Trust"},
+		{"server proves nothing", secure.Config{Unauthenticated: true}, secure.Config{Trust: []ed25519.PublicKey{srvPub}}, tp.CodeFailedPrecondition, "no Config.Identity"},
+		{"dialer proves nothing", secure.Config{Identity: srvKey, TrustDialers: []ed25519.PublicKey{cliPub}}, secure.Config{Trust: []ed25519.PublicKey{srvPub}}, tp.CodeUnauthorized, "TrustDialers"},
+		{"dialer proves another key", secure.Config{Identity: srvKey, TrustDialers: []ed25519.PublicKey{cliPub}}, secure.Config{Identity: evilKey, Trust: []ed25519.PublicKey{srvPub}}, tp.CodeUnauthorized, "TrustDialers"},
+		{"dialer authenticates nothing", secure.Config{Identity: srvKey}, secure.Config{Identity: cliKey}, tp.CodeFailedPrecondition, "nothing proves who this peer dials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := served.Load()
+			srv := newServer(t, tt.srv)
+			cli := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, tt.cli))
+			sess, err := cli.Dial(context.Background(), tptest.Serve(t, srv))
+			if err == nil {
+				err = sess.Call(context.Background(), "/echo", "x", nil).Err()
+			}
+			if tp.CodeOf(err) != tt.want || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("got %v, want %v with %q", err, tt.want, tt.wantMsg)
+			}
+			if served.Load() != before {
+				t.Fatal("a handler ran")
+			}
+		})
+	}
+}
+
+// A dialer without the plugin cannot talk to a peer with it: its Dial
 // fails, saying why.
-func TestNegotiationNeedsBothEnds(t *testing.T) {
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{}))
+func TestExchangeNeedsBothEnds(t *testing.T) {
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: shared}))
 	srv.RouteCallFunc(Echo)
 	_, err := tptest.NewPeer(t, tp.PeerConfig{}).Dial(context.Background(), tptest.Serve(t, srv))
 	if tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "add the secure plugin") {
@@ -185,77 +298,337 @@ func TestNegotiationNeedsBothEnds(t *testing.T) {
 	}
 }
 
-// tamperReplies relays TCP connections to target and rewrites every
-// sealed REPLY coming back: it strips the seal and puts a body of its own,
-// as a man in the middle without the key would.
-func tamperReplies(t *testing.T, target string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// A man in the middle that is itself a stock tp peer with the plugin: it
+// completes an unauthenticated exchange (the opt-in says so), and no
+// authenticated one, from either side.
+func TestPeerInTheMiddle(t *testing.T) {
+	srv := newServer(t, secure.Config{Identity: srvKey, TrustDialers: []ed25519.PublicKey{cliPub}})
+	srvAddr := tptest.Serve(t, srv)
+	var stolen atomic.Value
+	evil := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Identity: evilKey, Unauthenticated: true}))
+	tp.HandleCall(evil.Router(), "/echo", func(ctx tp.CallCtx, s *string) (string, error) {
+		stolen.Store(*s)
+		return *s + " (echoed)", nil
+	})
+	evilAddr := tptest.Serve(t, evil)
+
+	for _, tt := range []struct {
+		name string
+		cfg  secure.Config
+		want tp.Code
+	}{
+		{"pinned", secure.Config{Trust: []ed25519.PublicKey{srvPub}}, tp.CodeUnauthorized},
+		{"shared key", secure.Config{Key: shared}, tp.CodeFailedPrecondition},
+		{"unauthenticated, as opted in", secure.Config{Unauthenticated: true}, tp.CodeOK},
+	} {
+		t.Run("client dials the middle, "+tt.name, func(t *testing.T) {
+			stolen.Store("")
+			cli := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, tt.cfg))
+			sess, err := cli.Dial(context.Background(), evilAddr)
+			if err == nil {
+				err = sess.Call(context.Background(), "/echo", secret, nil, secure.WithSecure()).Err()
+			}
+			if tp.CodeOf(err) != tt.want {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if got := stolen.Load(); (got == secret) != (tt.want == tp.CodeOK) {
+				t.Fatalf("the middle read %q", got)
+			}
+		})
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			a, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", target)
-			if err != nil {
-				a.Close()
-				return
-			}
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(b, a); b.Close() }()
-			go func() {
-				defer wg.Done()
-				defer a.Close()
-				p := rawproto.New()()
-				for {
-					head := make([]byte, 4)
-					if _, err := io.ReadFull(b, head); err != nil {
-						return
-					}
-					frame := make([]byte, 4+binary.BigEndian.Uint32(head))
-					copy(frame, head)
-					if _, err := io.ReadFull(b, frame[4:]); err != nil {
-						return
-					}
-					m := new(socket.Message)
-					if err := socket.Unpack(p, frame, m, 1<<20); err == nil && m.Type == socket.TypeReply && m.Meta.Get(secure.MetaKey) != "" {
-						m.Meta.Del(secure.MetaKey)
-						m.BodyCodec, m.Payload = codec.JSONID, []byte(`"forged"`)
-						frame, _ = socket.Pack(p, nil, m)
-					}
-					if _, err := a.Write(frame); err != nil {
-						return
-					}
-				}
-			}()
+	// The middle's other half: it dials the server, which asks for a
+	// client's key.
+	for _, cfg := range []secure.Config{{Unauthenticated: true}, {Identity: evilKey, Trust: []ed25519.PublicKey{srvPub}}} {
+		_, err := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, cfg)).Dial(context.Background(), srvAddr)
+		if tp.CodeOf(err) != tp.CodeUnauthorized {
+			t.Fatalf("the middle dialed the server: %v", err)
 		}
-	}()
-	return ln.Addr().String()
+	}
 }
 
-// A sealed call accepts only a sealed reply: a relay without the key that
-// strips the seal and forges the body is caught.
-func TestSealedCallRefusesUnsealedReply(t *testing.T) {
-	key := bytes.Repeat([]byte{7}, 32)
-	srv := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: key}))
-	srv.RouteCallFunc(Echo)
-	addr := tamperReplies(t, tptest.Serve(t, srv))
-	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: key})), addr)
-	var out string
-	err := sess.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err()
-	if tp.CodeOf(err) != tp.CodeBadMessage || out == "forged" {
-		t.Fatalf("a forged plaintext reply to a sealed call: %q, %v", out, err)
+// frame edits a rawproto frame through fn.
+func frame(t *testing.T, f []byte, fn func(m *socket.Message)) []byte {
+	p := rawproto.New()()
+	m := new(socket.Message)
+	if err := socket.Unpack(p, f, m, 1<<20); err != nil {
+		t.Error(err)
+		return f
 	}
-	// The control: a plaintext call through the same relay is untouched.
-	if err := sess.Call(context.Background(), "/echo", "plain", &out).Err(); err != nil || out != "plain (echoed)" {
-		t.Fatalf("a plaintext call through the relay: %q, %v", out, err)
+	fn(m)
+	out, err := socket.Pack(p, nil, m)
+	if err != nil {
+		t.Error(err)
+		return f
+	}
+	return out
+}
+
+func peek(t *testing.T, f []byte) *socket.Message {
+	m := new(socket.Message)
+	if err := socket.Unpack(rawproto.New()(), f, m, 1<<20); err != nil {
+		t.Error(err)
+	}
+	return m
+}
+
+// What a relay on the path does to sealed messages, and what each end
+// makes of it.
+func TestTamperingRelay(t *testing.T) {
+	sealed := func(t *testing.T, f []byte, typ socket.Type) bool {
+		m := peek(t, f)
+		return m.Type == typ && m.Meta.Get(secure.MetaKey) != ""
+	}
+	tests := []struct {
+		name    string
+		method  string
+		edit    func(t *testing.T, toServer bool, f []byte) []byte
+		want    tp.Code
+		wantMsg string
+		out     string
+	}{
+		{name: "strips the seal of a reply, forges the body", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if !toServer && sealed(t, f, socket.TypeReply) {
+					return frame(t, f, func(m *socket.Message) {
+						m.Meta.Del(secure.MetaKey)
+						m.BodyCodec, m.Payload = codec.JSONID, []byte(`"forged"`)
+					})
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "not sealed"},
+		{name: "strips the seal of an error reply, forges the status", method: "/fail",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if !toServer && sealed(t, f, socket.TypeReply) {
+					return frame(t, f, func(m *socket.Message) {
+						m.Meta.Del(secure.MetaKey)
+						m.Status, m.Payload = tp.NewStatus(tp.CodeUnauthorized, "forged", nil), nil
+					})
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "cannot be trusted"},
+		{name: "changes a sealed reply's status", method: "/fail",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if !toServer && sealed(t, f, socket.TypeReply) {
+					return frame(t, f, func(m *socket.Message) { m.Status = tp.NewStatus(tp.CodeNotFound, "forged", nil) })
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "turns a sealed reply into an error", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if !toServer && sealed(t, f, socket.TypeReply) {
+					return frame(t, f, func(m *socket.Message) { m.Status = tp.NewStatus(tp.CodeUnauthorized, "forged", nil) })
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "adds meta to a sealed call", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if toServer && sealed(t, f, socket.TypeCall) {
+					return frame(t, f, func(m *socket.Message) { m.Meta.Set("role", "admin") })
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "changes a sealed call's codec", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if toServer && sealed(t, f, socket.TypeCall) {
+					return frame(t, f, func(m *socket.Message) { m.BodyCodec = codec.PlainID })
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "sends a sealed call to another method", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if toServer && sealed(t, f, socket.TypeCall) {
+					return frame(t, f, func(m *socket.Message) { m.ServiceMethod = "/vault/open" })
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "flips a bit of a sealed call", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if toServer && sealed(t, f, socket.TypeCall) {
+					f[len(f)-1] ^= 1
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "flips a bit of a sealed reply", method: "/echo",
+			edit: func(t *testing.T, toServer bool, f []byte) []byte {
+				if !toServer && sealed(t, f, socket.TypeReply) {
+					f[len(f)-1] ^= 1
+				}
+				return f
+			}, want: tp.CodeBadMessage, wantMsg: "fails authentication"},
+		{name: "touches nothing", method: "/echo", edit: func(t *testing.T, toServer bool, f []byte) []byte { return f }, out: secret + " (echoed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, secure.Config{Identity: srvKey})
+			addr := tptest.NewFrameRelay(t, tptest.Serve(t, srv), func(toServer bool, f []byte) [][]byte {
+				return [][]byte{tt.edit(t, toServer, f)}
+			})
+			sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}})), addr)
+			before := served.Load()
+			var out string
+			err := sess.Call(context.Background(), tt.method, secret, &out, secure.WithSecure()).Err()
+			if tp.CodeOf(err) != tt.want || err != nil && !strings.Contains(err.Error(), tt.wantMsg) || out != tt.out {
+				t.Fatalf("got %q, %v; want %q, %v with %q", out, err, tt.out, tt.want, tt.wantMsg)
+			}
+			if tt.name == "adds meta to a sealed call" && served.Load() != before {
+				t.Fatal("the handler ran a call with forged meta")
+			}
+		})
+	}
+}
+
+var noted atomic.Int64
+
+func Count(ctx tp.PushCtx, s *string) *tp.Status {
+	noted.Add(1)
+	return nil
+}
+
+// A relay that sends every sealed message twice: each runs once.
+func TestReplayOnTheConnection(t *testing.T) {
+	srv := newServer(t, secure.Config{Key: shared})
+	srv.RoutePushFunc(Count)
+	addr := tptest.NewFrameRelay(t, tptest.Serve(t, srv), func(toServer bool, f []byte) [][]byte {
+		if m := peek(t, f); toServer && m.Meta.Get(secure.MetaKey) != "" {
+			return [][]byte{f, f}
+		}
+		return [][]byte{f}
+	})
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: shared})), addr)
+	before, pushes := served.Load(), noted.Load()
+	for range 5 {
+		if err := sess.Push(context.Background(), "/count", "x", secure.WithSecure()); err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		if err := sess.Call(context.Background(), "/echo", "x", &out, secure.WithSecure()).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A plaintext round trip after them: the duplicates were all read.
+	if err := sess.Call(context.Background(), "/echo", "x", nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := served.Load() - before; got != 6 {
+		t.Fatalf("5 sealed calls and 1 plain, each sent twice, ran %d times", got)
+	}
+	if got := noted.Load() - pushes; got != 5 {
+		t.Fatalf("5 sealed pushes, each sent twice, ran %d times", got)
+	}
+}
+
+// A recording of a whole connection, played again on a new one: the
+// server refuses it before serving anything.
+func TestReplayOnANewConnection(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := newServer(t, mode.srv)
+			srv.RoutePushFunc(Count)
+			srvAddr := tptest.Serve(t, srv)
+			var (
+				mu       sync.Mutex
+				recorded [][]byte
+			)
+			addr := tptest.NewFrameRelay(t, srvAddr, func(toServer bool, f []byte) [][]byte {
+				if toServer {
+					mu.Lock()
+					recorded = append(recorded, f)
+					mu.Unlock()
+				}
+				return [][]byte{f}
+			})
+			sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, mode.cli)), addr)
+			before := noted.Load()
+			if err := sess.Push(context.Background(), "/count", "x", secure.WithSecure()); err != nil {
+				t.Fatal(err)
+			}
+			tptest.WaitFor(t, "the push", func() bool { return noted.Load() == before+1 })
+
+			conn, err := net.Dial("tcp", srvAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			mu.Lock()
+			for _, f := range recorded {
+				conn.Write(f)
+			}
+			mu.Unlock()
+			// The server answers the replayed exchange, then refuses it
+			// and closes the connection.
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, conn); err != nil {
+				t.Fatalf("the server did not close the replayed connection: %v", err)
+			}
+			if got := noted.Load(); got != before+1 {
+				t.Fatalf("the replayed push ran: %d", got-before)
+			}
+		})
+	}
+}
+
+// auth's credential goes through the seal: a Bearer after secure sends
+// it sealed, and an eavesdropper on the path never sees it.
+func TestCredentialIsSealed(t *testing.T) {
+	const token = "the-one-token-0xdeadbeef"
+	var got atomic.Value
+	srv := newServer(t, secure.Config{Identity: srvKey}, auth.NewChecker(func(s *tp.Session, credential string) error {
+		got.Store(credential)
+		if !auth.Equal(credential, token) {
+			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
+		}
+		return nil
+	}))
+	relay := tptest.NewRelay(t, tptest.Serve(t, srv))
+	cli := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return token }))
+	sess := tptest.Dial(t, cli, relay.Addr)
+	if !sess.Sealed() {
+		t.Fatal("the dialer's handshake is not sealed")
+	}
+	if err := sess.Call(context.Background(), "/echo", "x", nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != token {
+		t.Fatalf("the checker saw %q", got.Load())
+	}
+	if bytes.Contains(relay.Seen(), []byte("deadbeef")) {
+		t.Fatal("the credential crossed in clear")
+	}
+	// A wrong token is refused, through the seal.
+	cli2 := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return "wrong" }))
+	if _, err := cli2.Dial(context.Background(), relay.Addr); tp.CodeOf(err) != tp.CodeUnauthorized {
+		t.Fatalf("a wrong token: %v", err)
+	}
+}
+
+// farConn is a loopback connection that claims a remote address elsewhere.
+type farConn struct{ net.Conn }
+
+func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9090} }
+
+// Over a connection that is not loopback, a Bearer sends its credential
+// only when secure proved the other end: an unauthenticated seal could be
+// a peer in the middle's.
+func TestBearerNeedsAProvedSeal(t *testing.T) {
+	far := func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := new(net.Dialer).DialContext(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		return farConn{c}, nil
+	}
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := newServer(t, mode.srv, auth.NewChecker(func(*tp.Session, string) error { return nil }))
+			bearer := auth.NewBearer(func(*tp.Session) string { return "token" })
+			cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: far}, mustNew(t, mode.cli), bearer)
+			_, err := cli.Dial(context.Background(), tptest.Serve(t, srv))
+			if want := mode.name != "unauthenticated"; (err == nil) != want {
+				t.Fatalf("dial: %v; want success %v", err, want)
+			}
+			if err != nil && !strings.Contains(err.Error(), "in clear") {
+				t.Fatalf("the refusal does not say why: %v", err)
+			}
+		})
 	}
 }
