@@ -484,8 +484,12 @@ func (k *keys) Seal(m *socket.Message, handshake bool) error {
 }
 
 func (k *keys) sealBody(m *socket.Message) *tp.Status {
-	m.Meta.Set(MetaKey, "1")
 	n := k.sealed.Add(1)
+	if n > maxSealed {
+		k.sealed.Store(maxSealed + 1) // stays past the bound, far from wrapping
+		return errWornOut
+	}
+	m.Meta.Set(MetaKey, "1")
 	var nonce [12]byte
 	binary.BigEndian.PutUint64(nonce[4:], n)
 	buf := make([]byte, 8, 8+len(m.Payload)+512)
@@ -541,9 +545,14 @@ func (k *keys) openBody(m *socket.Message) *tp.Status {
 	return nil
 }
 
+// maxSealed bounds the messages one direction of a connection seals, so
+// the counter in the nonce never wraps.
+const maxSealed = 1 << 62
+
 var (
-	errAuth   = tp.NewStatus(tp.CodeBadMessage, "secure: the message fails authentication: tampered with on the way, or sealed under other keys", nil)
-	errReplay = tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("secure: the message was opened before on this connection (a replay), or was sealed more than %d messages before one already read", windowSize), nil)
+	errWornOut = tp.NewStatus(tp.CodeFailedPrecondition, "secure: this connection has sealed all the messages its keys allow; reconnect for new keys", nil)
+	errAuth    = tp.NewStatus(tp.CodeBadMessage, "secure: the message fails authentication: tampered with on the way, or sealed under other keys", nil)
+	errReplay  = tp.NewStatus(tp.CodeBadMessage, fmt.Sprintf("secure: the message was opened before on this connection (a replay), or was sealed more than %d messages before one already read", windowSize), nil)
 )
 
 // additional is what a sealed body is bound to: every header field the

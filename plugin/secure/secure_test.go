@@ -632,3 +632,77 @@ func TestBearerNeedsAProvedSeal(t *testing.T) {
 		})
 	}
 }
+
+// A redial runs a new exchange: new keys, the old counters forgotten, and
+// the credential after it sealed again.
+func TestRedialExchangesAgain(t *testing.T) {
+	var checks atomic.Int64
+	srv := newServer(t, secure.Config{Identity: srvKey}, auth.NewChecker(func(*tp.Session, string) error {
+		checks.Add(1)
+		return nil
+	}))
+	addr := tptest.Serve(t, srv)
+	cli := tptest.NewPeer(t, tp.PeerConfig{RedialTimes: 3},
+		mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return "token" }))
+	sess := tptest.Dial(t, cli, addr)
+	var out string
+	for round := range 3 {
+		if err := sess.Call(context.Background(), "/echo", secret, &out, secure.WithSecure()).Err(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if !sess.Sealed() {
+			t.Fatalf("round %d: not sealed", round)
+		}
+		for s := range srv.Sessions() {
+			s.Close() // the client redials
+		}
+		tptest.WaitFor(t, "the redial's credential", func() bool { return checks.Load() == int64(round+2) })
+	}
+}
+
+// A relay that corrupts the exchange, each of its messages in each of a
+// few ways: the dial fails with a status, nothing hangs or panics, and
+// the server serves nothing.
+func TestCorruptExchange(t *testing.T) {
+	edits := map[string]func([]byte) []byte{
+		"flip first": func(p []byte) []byte { p[0] ^= 1; return p },
+		"flip flags": func(p []byte) []byte { p[1] ^= flagsAll; return p },
+		"flip last":  func(p []byte) []byte { p[len(p)-1] ^= 1; return p },
+		"truncate":   func(p []byte) []byte { return p[:len(p)/2] },
+		"extend":     func(p []byte) []byte { return append(p, 0) },
+		"empty":      func(p []byte) []byte { return nil },
+		"zero key":   func(p []byte) []byte { return append(p[:min(2, len(p))], make([]byte, max(0, len(p)-2))...) },
+	}
+	for _, msg := range []struct {
+		name     string
+		toServer bool
+		typ      socket.Type
+	}{{"dialer's key", true, socket.TypeCall}, {"acceptor's answer", false, socket.TypeReply}, {"dialer's proof", true, socket.TypePush}} {
+		for name, edit := range edits {
+			t.Run(msg.name+"/"+name, func(t *testing.T) {
+				srv := newServer(t, modes[4].srv)
+				addr := tptest.NewFrameRelay(t, tptest.Serve(t, srv), func(toServer bool, f []byte) [][]byte {
+					if m := peek(t, f); toServer == msg.toServer && m.Type == msg.typ && m.ServiceMethod == secure.ServiceMethod {
+						f = frame(t, f, func(m *socket.Message) { m.Payload = edit(bytes.Clone(m.Payload)) })
+					}
+					return [][]byte{f}
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				before := served.Load()
+				sess, err := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, modes[4].cli)).Dial(ctx, addr)
+				if err == nil {
+					err = sess.Call(ctx, "/echo", "x", nil).Err()
+				}
+				if err == nil || ctx.Err() != nil {
+					t.Fatalf("got %v (context: %v)", err, ctx.Err())
+				}
+				if served.Load() != before {
+					t.Fatal("the server served")
+				}
+			})
+		}
+	}
+}
+
+const flagsAll = 0xff

@@ -1,6 +1,10 @@
 package secure
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/seed-a9a850dd/tp/socket"
+)
 
 func TestWindow(t *testing.T) {
 	var w window
@@ -52,4 +56,28 @@ func FuzzWindow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Past the bound, sealing fails rather than wrap the nonce's counter.
+func TestSealBound(t *testing.T) {
+	key := make([]byte, 32)
+	a, err := newAEAD(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keys{seal: a, open: a}
+	k.sealed.Store(maxSealed - 1)
+	m := new(socket.Message)
+	if err := k.Seal(m, true); err != nil {
+		t.Fatalf("the last message: %v", err)
+	}
+	for range 3 {
+		m := new(socket.Message)
+		if err := k.Seal(m, true); err != errWornOut {
+			t.Fatalf("past the bound: %v", err)
+		}
+	}
+	if err := k.Open(m, true); err != nil {
+		t.Fatalf("the last message does not open: %v", err)
+	}
 }
