@@ -47,6 +47,15 @@ type (
 
 // Session stages.
 type (
+	// SealingPlugin marks a plugin whose PostDial and PostAccept hooks set
+	// the connection's Sealer (plugin/secure). Those hooks run before the
+	// handshake hooks of every other plugin, whatever the order plugins
+	// were added in, so what the others send (plugin/auth's credential)
+	// is sealed.
+	SealingPlugin interface {
+		Plugin
+		SetsSealer()
+	}
 	// PostDialPlugin runs after a dial, and after each redial, before the
 	// session serves anything; it may talk to the peer first with
 	// Session.WriteHandshake and ReadHandshake. A status closes the session
@@ -233,8 +242,8 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 		add(&n.postNewPeer, p)
 		add(&n.postReg, p)
 		add(&n.postListen, p)
-		add(&n.postDial, p)
-		add(&n.postAccept, p)
+		addHandshake(&n.postDial, p)
+		addHandshake(&n.postAccept, p)
 		add(&n.postDisconnect, p)
 		add(&n.callDone, p)
 		add(&n.preWriteCall, p)
@@ -289,6 +298,26 @@ func checkHooks(p Plugin) {
 				p.Name(), m.Name, got.String()[len("func"):], hook, m.Name, want.String()[len("func"):]))
 		}
 	}
+}
+
+// addHandshake is add, but puts a SealingPlugin before every plugin that
+// is not one.
+func addHandshake[H any](hooks *[]H, p Plugin) {
+	h, ok := p.(H)
+	if !ok {
+		return
+	}
+	i := len(*hooks)
+	if _, first := p.(SealingPlugin); first {
+		i = 0
+		for i < len(*hooks) {
+			if _, ok := any((*hooks)[i]).(SealingPlugin); !ok {
+				break
+			}
+			i++
+		}
+	}
+	*hooks = slices.Insert(slices.Clip(*hooks), i, h)
 }
 
 // add appends p to hooks if it implements H. It clips first, so the append

@@ -24,7 +24,7 @@
 //   - The credential crosses as the connection carries it. The Bearer
 //     sends it only over TLS, loopback, or a connection plugin/secure
 //     seals with an exchange that proved the other end (Session.Sealed:
-//     a shared Key, or a pinned server key; add secure before auth);
+//     a shared Key, or a pinned server key);
 //     elsewhere it refuses, unless Bearer.AllowPlaintext says the network
 //     is trusted.
 //   - The Checker refuses, unchecked, the attempts of a remote IP that has
@@ -102,7 +102,7 @@ func (b *Bearer) Name() string { return "auth-bearer" }
 // PostDial sends the credential and waits for the answer.
 func (b *Bearer) PostDial(s *tp.Session, _ bool) error {
 	if !b.AllowPlaintext && exposed(s) {
-		return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the credential would cross "+s.RemoteAddr().String()+" in clear; use PeerConfig.TLS or plugin/secure (authenticated, before auth), or set Bearer.AllowPlaintext for a network you trust", nil)
+		return tp.NewStatus(tp.CodeFailedPrecondition, "auth: the credential would cross "+s.RemoteAddr().String()+" in clear; use PeerConfig.TLS or plugin/secure with Key or Trust, or set Bearer.AllowPlaintext for a network you trust", nil)
 	}
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)

@@ -45,10 +45,10 @@
 // already read is refused as a possible replay. Where an active attacker
 // on the path matters and TLS is possible, prefer TLS (PeerConfig.TLS).
 //
-// Add the plugin at both ends, after plugins that set meta on what is
-// sent (a meta pair added after sealing fails authentication), and in the
-// same order relative to other plugins that talk during the handshake
-// (auth).
+// Add the plugin at both ends. Its exchange runs before the handshake
+// hooks of other plugins (auth) wherever it is added, and messages are
+// sealed after the last write hook and opened before the first read hook,
+// so the order of plugins does not matter to it.
 package secure
 
 import (
@@ -122,6 +122,7 @@ var (
 	_ tp.PreWritePushPlugin     = (*Plugin)(nil)
 	_ tp.PreWriteReplyPlugin    = (*Plugin)(nil)
 	_ tp.PreReadReplyBodyPlugin = (*Plugin)(nil)
+	_ tp.SealingPlugin          = (*Plugin)(nil)
 	_ tp.Sealer                 = (*keys)(nil)
 )
 
@@ -150,6 +151,10 @@ func New(cfg Config) (*Plugin, error) {
 
 // Name implements tp.Plugin.
 func (s *Plugin) Name() string { return "secure" }
+
+// SetsSealer implements tp.SealingPlugin: the exchange runs before the
+// handshake hooks of other plugins, so what they send is sealed.
+func (s *Plugin) SetsSealer() {}
 
 // WithSecure seals the message it is given to (Call, Push); the reply
 // to such a CALL is sealed too.

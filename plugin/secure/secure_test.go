@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -570,17 +571,33 @@ func TestReplayOnANewConnection(t *testing.T) {
 // auth's credential goes through the seal: a Bearer after secure sends
 // it sealed, and an eavesdropper on the path never sees it.
 func TestCredentialIsSealed(t *testing.T) {
+	for _, authFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("auth added first: ", authFirst), func(t *testing.T) { credentialIsSealed(t, authFirst) })
+	}
+}
+
+func credentialIsSealed(t *testing.T, authFirst bool) {
 	const token = "the-one-token-0xdeadbeef"
 	var got atomic.Value
-	srv := newServer(t, secure.Config{Identity: srvKey}, auth.NewChecker(func(s *tp.Session, credential string) error {
+	order := func(sec, a tp.Plugin) []tp.Plugin {
+		if authFirst {
+			return []tp.Plugin{a, sec}
+		}
+		return []tp.Plugin{sec, a}
+	}
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, order(mustNew(t, secure.Config{Identity: srvKey}), auth.NewChecker(func(s *tp.Session, credential string) error {
 		got.Store(credential)
 		if !auth.Equal(credential, token) {
 			return tp.NewStatus(tp.CodeUnauthorized, "unknown token", nil)
 		}
 		return nil
-	}))
+	}))...)
+	srv.RouteCallFunc(Echo)
 	relay := tptest.NewRelay(t, tptest.Serve(t, srv))
-	cli := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return token }))
+	bearer := func(token string) []tp.Plugin {
+		return order(mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return token }))
+	}
+	cli := tptest.NewPeer(t, tp.PeerConfig{}, bearer(token)...)
 	sess := tptest.Dial(t, cli, relay.Addr)
 	if !sess.Sealed() {
 		t.Fatal("the dialer's handshake is not sealed")
@@ -595,7 +612,7 @@ func TestCredentialIsSealed(t *testing.T) {
 		t.Fatal("the credential crossed in clear")
 	}
 	// A wrong token is refused, through the seal.
-	cli2 := tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Trust: []ed25519.PublicKey{srvPub}}), auth.NewBearer(func(*tp.Session) string { return "wrong" }))
+	cli2 := tptest.NewPeer(t, tp.PeerConfig{}, bearer("wrong")...)
 	if _, err := cli2.Dial(context.Background(), relay.Addr); tp.CodeOf(err) != tp.CodeUnauthorized {
 		t.Fatalf("a wrong token: %v", err)
 	}
