@@ -37,9 +37,11 @@
 // one connection and differ per direction, so a message recorded on one
 // connection means nothing on another.
 //
+// A sealed message carries the time its sender will wait, so a relay can
+// shorten a deadline (as it could delay the message) but never extend it.
+//
 // What is not protected: the meta and status are readable on the wire;
-// the deadline (which a relay could shorten, as it could delay the
-// message) and the transfer filters are not authenticated; messages sent
+// the transfer filters are not authenticated; messages sent
 // without WithSecure are plaintext; a relay can still drop messages or
 // the connection. A message sealed more than 16384 messages before one
 // already read is refused as a possible replay. Where an active attacker
@@ -497,16 +499,26 @@ func (k *keys) sealBody(m *socket.Message) *tp.Status {
 	m.Meta.Set(MetaKey, "1")
 	var nonce [12]byte
 	binary.BigEndian.PutUint64(nonce[4:], n)
-	buf := make([]byte, 8, 8+len(m.Payload)+512)
+	// The header: the counter, and the time the sender will wait (0:
+	// no deadline), which the receiver's deadline may not pass.
+	var budget time.Duration
+	if !m.Deadline.IsZero() {
+		budget = max(time.Until(m.Deadline), 1)
+	}
+	buf := make([]byte, headerLen, headerLen+len(m.Payload)+512)
 	binary.BigEndian.PutUint64(buf, n)
+	binary.BigEndian.PutUint64(buf[8:], uint64(budget))
 	buf, err := m.MarshalBody(buf)
 	if err != nil {
 		return tp.NewStatus(tp.CodeInvalidArgument, "secure: cannot encode the body to seal", err)
 	}
-	m.Payload = k.seal.Seal(buf[:8], nonce[:], buf[8:], additional(m))
+	m.Payload = k.seal.Seal(buf[:headerLen], nonce[:], buf[headerLen:], append(additional(m), buf[8:headerLen]...))
 	m.Body = nil
 	return nil
 }
+
+// headerLen is the sealed payload's header: the counter and the budget.
+const headerLen = 16
 
 // Open checks and opens m in place if it is marked as sealed; a
 // handshake message must be. A message opened before on the connection
@@ -530,15 +542,22 @@ func (k *keys) Open(m *socket.Message, handshake bool) error {
 
 func (k *keys) openBody(m *socket.Message) *tp.Status {
 	p := m.Payload
-	if len(p) < 8+k.open.Overhead() {
+	if len(p) < headerLen+k.open.Overhead() {
 		return errAuth
 	}
 	n := binary.BigEndian.Uint64(p)
 	var nonce [12]byte
 	binary.BigEndian.PutUint64(nonce[4:], n)
-	plain, err := k.open.Open(p[8:8], nonce[:], p[8:], additional(m))
+	plain, err := k.open.Open(p[headerLen:headerLen], nonce[:], p[headerLen:], append(additional(m), p[8:headerLen]...))
 	if err != nil {
 		return errAuth
+	}
+	// The deadline on the wire is not sealed: a relay may shorten it, as
+	// it may delay the message, but not take it past the sender's.
+	if budget := time.Duration(binary.BigEndian.Uint64(p[8:])); budget > 0 {
+		if limit := time.Now().Add(budget); m.Deadline.IsZero() || m.Deadline.After(limit) {
+			m.Deadline = limit
+		}
 	}
 	k.mu.Lock()
 	fresh := k.seen.accept(n)

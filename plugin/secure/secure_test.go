@@ -723,3 +723,45 @@ func TestCorruptExchange(t *testing.T) {
 }
 
 const flagsAll = 0xff
+
+// A relay that pushes a sealed call's deadline an hour out: the handler's
+// context still ends when the caller stops waiting.
+func TestRelayCannotExtendTheDeadline(t *testing.T) {
+	left := make(chan time.Duration, 1)
+	srv := newServer(t, secure.Config{Key: shared})
+	tp.HandleCall(srv.Router(), "/deadline", func(ctx tp.CallCtx, _ *string) (string, error) {
+		d, ok := ctx.Context().Deadline()
+		if !ok {
+			left <- -1
+		} else {
+			left <- time.Until(d)
+		}
+		return "", nil
+	})
+	addr := tptest.NewFrameRelay(t, tptest.Serve(t, srv), func(toServer bool, f []byte) [][]byte {
+		if m := peek(t, f); toServer && m.Type == socket.TypeCall && m.ServiceMethod == "/deadline" {
+			f = frame(t, f, func(m *socket.Message) { m.Deadline = time.Now().Add(time.Hour) })
+		}
+		return [][]byte{f}
+	})
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, mustNew(t, secure.Config{Key: shared})), addr)
+	for _, sealed := range []bool{true, false} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var settings []tp.MessageSetting
+		if sealed {
+			settings = append(settings, secure.WithSecure())
+		}
+		err := sess.Call(ctx, "/deadline", "x", nil, settings...).Err()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := <-left
+		if sealed && (got <= 0 || got > 2*time.Second) {
+			t.Fatalf("sealed: the handler's deadline is %v away; the caller waits 2s", got)
+		}
+		if !sealed && got < time.Minute { // the control: the relay's edit works
+			t.Fatalf("plain: the handler's deadline is %v away; the relay set an hour", got)
+		}
+	}
+}
