@@ -84,6 +84,15 @@ type PeerConfig struct {
 	// replies say, cannot take the whole pool. 0 means PoolSize/8, at
 	// least 1024.
 	MaxSessionHandlers int
+	// MaxStreams caps the streams the peer may have open on one
+	// connection: past it, an OPEN is answered with CodeOverloaded. 0
+	// means 1024.
+	MaxStreams int
+	// StreamWindow is how many bytes of frames each stream may have in
+	// flight towards this peer, unread: the credit its reader grants as it
+	// consumes, and so the memory one stream can hold here (plus one
+	// frame). 0 means 256 KiB; at least InitialStreamWindow.
+	StreamWindow int
 
 	// PoolSize is how many handlers may run at once; 0 means 10,000. A
 	// CALL that finds the pool full is answered at once with
@@ -161,7 +170,7 @@ func (c PeerConfig) settle() (settings, *Status) {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"MaxSessions", s.MaxSessions}, {"MaxPendingCalls", s.MaxPendingCalls}, {"PoolSize", s.PoolSize}, {"MaxSessionHandlers", s.MaxSessionHandlers}} {
+	}{{"MaxSessions", s.MaxSessions}, {"MaxPendingCalls", s.MaxPendingCalls}, {"PoolSize", s.PoolSize}, {"MaxSessionHandlers", s.MaxSessionHandlers}, {"MaxStreams", s.MaxStreams}} {
 		if f.v < 0 {
 			bad = append(bad, fmt.Sprintf("%s %d: want 0 (the default) or more", f.name, f.v))
 		}
@@ -177,6 +186,16 @@ func (c PeerConfig) settle() (settings, *Status) {
 	}
 	if s.MaxSessionHandlers <= 0 {
 		s.MaxSessionHandlers = max(s.PoolSize/8, 1024)
+	}
+	if s.MaxStreams <= 0 {
+		s.MaxStreams = 1024
+	}
+	switch {
+	case s.StreamWindow == 0:
+		s.StreamWindow = 256 << 10
+	case s.StreamWindow < InitialStreamWindow:
+		bad = append(bad, fmt.Sprintf("StreamWindow %d: want 0 (256 KiB) or at least InitialStreamWindow (%d)", s.StreamWindow, InitialStreamWindow))
+		s.StreamWindow = InitialStreamWindow
 	}
 	if s.ShutdownTimeout <= 0 {
 		s.ShutdownTimeout = 30 * time.Second

@@ -89,8 +89,9 @@ type handlerCtx struct {
 	output  *socket.Message // the reply; nil for a PUSH, and once writing began
 	sent    *socket.Message // the reply being written, for the write hooks
 	escaped bool            // user code holds a pointer into input
-	ctx     context.Context // built on first use
-	cancel  context.CancelFunc
+	ctx      context.Context // built on first use
+	cancel   context.CancelCauseFunc
+	canceled *Status // the caller stopped waiting, and said so (a CANCEL)
 
 	// c as the interfaces handlers receive, so the reflect path can take
 	// their address rather than box a copy per message.
@@ -131,7 +132,7 @@ func (c *handlerCtx) release() {
 	}
 	c.mu.Unlock()
 	if cancel != nil {
-		cancel()
+		cancel(errHandlerReturned)
 	}
 	if in != nil && !escaped {
 		socket.ReleaseMessage(in)
@@ -240,14 +241,18 @@ func (c *handlerCtx) Body() any {
 	return c.arg.Interface()
 }
 
-func (c *handlerCtx) RealIP() string {
-	addr := c.conn.sock.RemoteAddr().String()
+func (c *handlerCtx) RealIP() string { return realIP(c.sess, c.conn, c.PeekMeta(RealIPKey)) }
+
+// realIP is the caller's IP: claimed, from a trusted proxy, or the remote
+// address's host.
+func realIP(s *Session, cn *conn, claimed string) string {
+	addr := cn.sock.RemoteAddr().String()
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
-	if ip := c.PeekMeta(RealIPKey); ip != "" && c.sess.peer.trusted(host) {
-		return ip
+	if claimed != "" && s.peer.trusted(host) {
+		return claimed
 	}
 	return host
 }
@@ -296,14 +301,79 @@ func (c *handlerCtx) Context() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil {
-		d := c.deadline()
-		if d.IsZero() {
-			c.ctx, c.cancel = context.WithCancel(c.conn.ctx)
-		} else {
-			c.ctx, c.cancel = context.WithDeadline(c.conn.ctx, d)
-		}
+		c.newContext()
 	}
 	return c.ctx
+}
+
+// newContext builds the handler's context. Called with mu held.
+func (c *handlerCtx) newContext() {
+	base, cancel := context.WithCancelCause(c.conn.ctx)
+	c.ctx, c.cancel = base, cancel
+	if d := c.deadline(); !d.IsZero() {
+		ctx, stop := context.WithDeadline(base, d)
+		c.ctx = ctx
+		c.cancel = func(cause error) {
+			cancel(cause)
+			stop()
+		}
+	}
+	if c.canceled != nil {
+		c.cancel(c.canceled)
+	}
+}
+
+// cancelByCaller ends the handler's context: the caller stopped waiting,
+// for the reason why. The reply is not sent.
+func (c *handlerCtx) cancelByCaller(why *Status) {
+	code, msg := CodeCanceled, "the caller stopped waiting"
+	if why != nil {
+		code, msg = why.Code(), msg+": "+clip(why.Msg())
+	}
+	c.mu.Lock()
+	if c.input == nil || c.canceled != nil { // returned, or canceled already
+		c.mu.Unlock()
+		return
+	}
+	c.canceled = NewStatus(code, msg, context.Canceled)
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel(c.canceled)
+	}
+}
+
+// runningCalls holds a connection's CALLs in handlers, by seq, for the
+// CANCELs that end them.
+type runningCalls struct {
+	mu sync.Mutex
+	m  map[uint32]*handlerCtx
+}
+
+func (r *runningCalls) add(c *handlerCtx) {
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[uint32]*handlerCtx{}
+	}
+	r.m[c.seq] = c
+	r.mu.Unlock()
+}
+
+func (r *runningCalls) remove(c *handlerCtx) {
+	r.mu.Lock()
+	if r.m[c.seq] == c {
+		delete(r.m, c.seq)
+	}
+	r.mu.Unlock()
+}
+
+func (r *runningCalls) cancel(seq uint32, why *Status) {
+	r.mu.Lock()
+	c := r.m[seq]
+	r.mu.Unlock()
+	if c != nil {
+		c.cancelByCaller(why)
+	}
 }
 
 // deadline is the caller's deadline, or the context age's if earlier.

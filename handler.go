@@ -67,8 +67,14 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 	}
 	if st == nil {
 		cn.serving.Add(1)
+		if isCall {
+			cn.running.add(c)
+		}
 		if p.queue.push(c) {
 			return nil
+		}
+		if isCall {
+			cn.running.remove(c)
 		}
 		cn.serving.Add(-1)
 		p.inflight.leave()
@@ -102,6 +108,7 @@ func (c *handlerCtx) run() {
 	p := c.sess.peer
 	st := c.invoke()
 	if c.output != nil {
+		c.conn.running.remove(c)
 		c.writeReply(st, false)
 	} else if st != nil {
 		c.sess.warnLimited("push handler failed", "service_method", clip(c.method), "session", clip(c.sess.ID()), "status", clip(st.Error()))
@@ -165,8 +172,12 @@ func (c *handlerCtx) writeReply(st *Status, queue bool) error {
 	m := c.output
 	c.output, c.sent = nil, m
 	bounded := !queue && (c.ctx != nil || (c.input != nil && !c.input.Deadline.IsZero()))
+	canceled := c.canceled != nil
 	c.mu.Unlock()
 	defer socket.ReleaseMessage(m)
+	if canceled {
+		return nil // the caller stopped waiting, and said so: nobody reads it
+	}
 	// A reply waits for room until the caller stops waiting (its deadline,
 	// which the handler's context carries, as it does the connection's
 	// end); without a deadline or a context, as long as the connection

@@ -97,7 +97,7 @@ func TestHostileInput(t *testing.T) {
 	_, addr := hostileServer(t)
 	good := packed(t, callMsg("/math/add", codec.JSONID, []byte("[1,2,3]")))
 	badType := append([]byte(nil), good...)
-	badType[6] = 9 // after size(4), version, npipe: the type byte
+	badType[6] = 42 // after size(4), version, npipe: the type byte
 	garbage := make([]byte, 4096)
 	rand.New(rand.NewSource(1)).Read(garbage)
 
@@ -147,7 +147,9 @@ func TestHostileInput(t *testing.T) {
 			got := expectClosed(t, c)
 			if tt.drip {
 				// Cut off by the frame timeout, long before the frame was whole.
-				hello := int64(len(packed(t, &socket.Message{Type: socket.TypePush})))
+				hm := &socket.Message{Type: socket.TypePush}
+				hm.Meta.Set("tp-features", "streams,cancel")
+				hello := int64(len(packed(t, hm)))
 				if whole := time.Duration(len(tt.send)) * 100 * time.Millisecond; got > hello || time.Since(start) > whole/2 {
 					t.Fatalf("the server answered %d bytes after %v; the drip takes %v", got, time.Since(start), whole)
 				}

@@ -70,6 +70,19 @@ type (
 	PostAcceptPlugin interface {
 		PostAccept(*Session) error
 	}
+	// StreamOpenPlugin runs when a stream opens, at both ends: at the
+	// opener before the OPEN is sent (an error fails OpenStream), at the
+	// other end before the handler runs (an error ends the stream, and
+	// the opener gets it).
+	StreamOpenPlugin interface {
+		StreamOpen(*Stream) error
+	}
+	// StreamDonePlugin runs once for every stream a StreamOpen hook saw
+	// or might have seen, when it ends, whatever the reason:
+	// Stream.Err says it.
+	StreamDonePlugin interface {
+		StreamDone(*Stream)
+	}
 	// CallDonePlugin runs once for every call made, when its outcome is
 	// known, whatever it is: a reply, a deadline, a cancel, a broken
 	// connection, a refusal before sending. Use it, not the reply hooks,
@@ -206,6 +219,8 @@ type plugins struct {
 	postAccept     []PostAcceptPlugin
 	postDisconnect []PostDisconnectPlugin
 	callDone       []CallDonePlugin
+	streamOpen     []StreamOpenPlugin
+	streamDone     []StreamDonePlugin
 
 	preWriteCall   []PreWriteCallPlugin
 	postWriteCall  []PostWriteCallPlugin
@@ -246,6 +261,8 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 		addHandshake(&n.postAccept, p)
 		add(&n.postDisconnect, p)
 		add(&n.callDone, p)
+		add(&n.streamOpen, p)
+		add(&n.streamDone, p)
 		add(&n.preWriteCall, p)
 		add(&n.postWriteCall, p)
 		add(&n.preWriteReply, p)
@@ -273,6 +290,7 @@ var hookTypes = func() map[string]reflect.Type {
 		reflect.TypeFor[PreNewPeerPlugin](), reflect.TypeFor[PostNewPeerPlugin](), reflect.TypeFor[PostRegPlugin](),
 		reflect.TypeFor[PostListenPlugin](), reflect.TypeFor[PostDialPlugin](), reflect.TypeFor[PostAcceptPlugin](),
 		reflect.TypeFor[CallDonePlugin](), reflect.TypeFor[PostDisconnectPlugin](),
+		reflect.TypeFor[StreamOpenPlugin](), reflect.TypeFor[StreamDonePlugin](),
 		reflect.TypeFor[PreWriteCallPlugin](), reflect.TypeFor[PostWriteCallPlugin](), reflect.TypeFor[PreWriteReplyPlugin](),
 		reflect.TypeFor[PostWriteReplyPlugin](), reflect.TypeFor[PreWritePushPlugin](), reflect.TypeFor[PostWritePushPlugin](),
 		reflect.TypeFor[PreReadHeaderPlugin](), reflect.TypeFor[PostReadCallHeaderPlugin](), reflect.TypeFor[PreReadCallBodyPlugin](),

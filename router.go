@@ -34,8 +34,8 @@ type routeTable struct {
 }
 
 type routes struct {
-	call, push               map[string]*Handler
-	unknownCall, unknownPush *Handler
+	call, push, stream                      map[string]*Handler
+	unknownCall, unknownPush, unknownStream *Handler
 }
 
 func newRouter(n Naming, p *plugins, logger *slog.Logger, bodyCodec byte) *Router {
@@ -46,7 +46,7 @@ func newRouter(n Naming, p *plugins, logger *slog.Logger, bodyCodec byte) *Route
 		n.Join = HTTPNaming.Join
 	}
 	t := &routeTable{naming: n, logger: logger, bodyCodec: bodyCodec}
-	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}})
+	t.routes.Store(&routes{call: map[string]*Handler{}, push: map[string]*Handler{}, stream: map[string]*Handler{}})
 	return &Router{table: t, plugins: p}
 }
 
@@ -60,6 +60,8 @@ type Handler struct {
 	// invoke runs the handler on a decoded argument; for unknown handlers
 	// arg is nil. It returns the reply body and the status.
 	invoke func(c *handlerCtx, arg reflect.Value) (any, *Status)
+	// stream serves a stream, for a stream route.
+	stream func(StreamCtx, *Stream) error
 }
 
 // Codecs returns an option for the Route and Handle functions and for
@@ -77,8 +79,12 @@ func (codecSet) Name() string { return "codecs" }
 // unknown handlers.
 func (h *Handler) Name() string { return h.name }
 
-// IsCall reports whether the handler serves CALLs, rather than PUSHes.
+// IsCall reports whether the handler serves CALLs, rather than PUSHes or
+// streams.
 func (h *Handler) IsCall() bool { return h.isCall }
+
+// IsStream reports whether the handler serves streams.
+func (h *Handler) IsStream() bool { return h.stream != nil }
 
 // ArgType returns T for a handler taking *T; nil for unknown handlers.
 func (h *Handler) ArgType() reflect.Type { return h.argType }
@@ -95,6 +101,18 @@ func (t *routeTable) lookup(isCall bool, name string) *Handler {
 		return h
 	}
 	return r.unknownPush
+}
+
+func (t *routeTable) lookupStream(name string) *Handler {
+	r := t.routes.Load()
+	if h, ok := r.stream[name]; ok {
+		return h
+	}
+	return r.unknownStream
+}
+
+func (t *routeTable) notFoundStream(name string) *Status {
+	return NewStatus(CodeNotFound, fmt.Sprintf("no stream handler for %q", clip(name)), nil)
 }
 
 // notFound is the status of a message no route serves: it names the
@@ -179,19 +197,24 @@ func (t *routeTable) add(h *Handler, unknown bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.routes.Load()
-	next := &routes{call: old.call, push: old.push, unknownCall: old.unknownCall, unknownPush: old.unknownPush}
+	next := *old
 	switch {
+	case unknown && h.stream != nil:
+		next.unknownStream = h
 	case unknown && h.isCall:
 		next.unknownCall = h
 	case unknown:
 		next.unknownPush = h
 	default:
 		m := &next.call
-		if !h.isCall {
+		switch {
+		case h.stream != nil:
+			m = &next.stream
+		case !h.isCall:
 			m = &next.push
 		}
 		if _, dup := (*m)[h.name]; dup {
-			panic(fmt.Sprintf("tp: a %s route for %q is already registered", kind(h.isCall), h.name))
+			panic(fmt.Sprintf("tp: a %s route for %q is already registered", h.kind(), h.name))
 		}
 		cp := make(map[string]*Handler, len(*m)+1)
 		for k, v := range *m {
@@ -200,7 +223,14 @@ func (t *routeTable) add(h *Handler, unknown bool) {
 		cp[h.name] = h
 		*m = cp
 	}
-	t.routes.Store(next)
+	t.routes.Store(&next)
+}
+
+func (h *Handler) kind() string {
+	if h.stream != nil {
+		return "stream"
+	}
+	return kind(h.isCall)
 }
 
 func kind(isCall bool) string {
@@ -316,6 +346,16 @@ func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ..
 			return body, nil
 		}}
 	r.register(h, true)
+}
+
+// SetUnknownStream sets the handler of streams that no route serves
+// (plugin/proxy forwards them). Without one they are refused with
+// CodeNotFound.
+func (r *Router) SetUnknownStream(fn func(StreamCtx, *Stream) error, plugins ...Plugin) {
+	if fn == nil {
+		panic("tp: SetUnknownStream with a nil function")
+	}
+	r.register(&Handler{stream: fn, plugins: r.plugins.with(plugins...)}, true)
 }
 
 // SetUnknownPush sets the handler of PUSHes that no route serves. Without

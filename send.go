@@ -105,7 +105,9 @@ func (s *Session) call(ctx context.Context, serviceMethod string, arg, result an
 		case <-c.done:
 		case <-ctx.Done():
 			if c.conn.pending.take(c.seq) == c {
-				c.complete(ctxStatus(ctx, "waiting for the reply"))
+				st := ctxStatus(ctx, "waiting for the reply")
+				c.complete(st)
+				cancelRemote(c.conn, c.seq, st)
 				s.leaveIfDone(c.conn)
 				return c
 			}
@@ -152,7 +154,9 @@ func (s *Session) endOnDone(ctx context.Context, c *CallCmd) {
 	}
 	stop := context.AfterFunc(ctx, func() {
 		if c.registered.Load() && c.conn.pending.take(c.seq) == c {
-			c.complete(ctxStatus(ctx, "waiting for the reply"))
+			st := ctxStatus(ctx, "waiting for the reply")
+			c.complete(st)
+			cancelRemote(c.conn, c.seq, st)
 			s.leaveIfDone(c.conn)
 		}
 	})
@@ -163,6 +167,20 @@ func (s *Session) endOnDone(ctx context.Context, c *CallCmd) {
 			prev()
 		}
 	}
+}
+
+// cancelRemote tells the peer that the call seq it serves on cn is not
+// waited for any more, so its handler's context ends (a peer that knows
+// CANCEL). It never waits.
+func cancelRemote(cn *conn, seq uint32, why *Status) {
+	if !cn.streamsOK.Load() {
+		return
+	}
+	m := socket.AcquireMessage()
+	m.Type, m.Seq = socket.TypeCancel, seq
+	m.Status = NewStatus(why.Code(), why.Msg(), nil)
+	cn.sock.QueueMessage(m)
+	socket.ReleaseMessage(m)
 }
 
 func (s *Session) newCall(serviceMethod string, result any) *CallCmd {

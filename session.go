@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,10 @@ type conn struct {
 	ended    atomic.Pointer[Status] // the reason the peer gave for ending it
 
 	sealing atomic.Pointer[sealing] // set by SetSealer
+
+	streamsOK atomic.Bool // the peer's hello says it knows streams and CANCEL
+	streams   streamTable
+	running   runningCalls // CALLs in handlers, for CANCEL
 }
 
 func newConn(parent context.Context, sock *socket.Socket) *conn {
@@ -288,6 +293,7 @@ func (s *Session) serve() {
 		}
 		cn.sock.Close()
 		cn.cancel()
+		cn.streams.shutAll(NewStatus(CodeConnClosed, "the connection closed", st))
 		for _, c := range cn.pending.closeAll() {
 			if notice != nil {
 				c.complete(st)
@@ -325,6 +331,9 @@ func (s *Session) readLoop(cn *conn) error {
 		if first && p.cfg.HandshakeTimeout > 0 {
 			sock.SetReadDeadline(time.Time{})
 		}
+		if m.Type == socket.TypePush && m.ServiceMethod == "" && m.Status == nil {
+			cn.heard(m) // before greeted: a stream opened then must know
+		}
 		if notice := m.Type == socket.TypePush && m.ServiceMethod == ""; !notice || m.Status == nil || m.Status.Code() == CodeShuttingDown {
 			cn.greetedNow() // anything but a refusal: the peer serves
 		}
@@ -341,6 +350,13 @@ func (s *Session) readLoop(cn *conn) error {
 				continue
 			}
 			return &closeNotice{st}
+		case m.Type >= socket.TypeOpen:
+			if err := s.streamFrame(cn, m); err != nil {
+				if st, ok := err.(*Status); ok {
+					notify(cn, st) // the peer broke the protocol: it learns how
+				}
+				return err
+			}
 		default:
 			if err := p.dispatch(s, cn, m); err != nil {
 				return err
@@ -452,8 +468,24 @@ func (n *closeNotice) Error() string { return "peer closed the session: " + n.st
 func hello(cn *conn) {
 	m := socket.AcquireMessage()
 	m.Type = socket.TypePush
+	m.Meta.Set(featuresKey, features)
 	cn.sock.QueueMessage(m)
 	socket.ReleaseMessage(m)
+}
+
+// featuresKey is the hello's meta key listing what this tp knows beyond
+// CALL, REPLY and PUSH; a peer sends the other types only to a peer that
+// lists them, so an older peer never sees them.
+const (
+	featuresKey = "tp-features"
+	features    = "streams,cancel"
+)
+
+// heard records what the peer's hello says it knows.
+func (cn *conn) heard(hello *socket.Message) {
+	if strings.Contains(hello.Meta.Get(featuresKey), "streams") {
+		cn.streamsOK.Store(true)
+	}
 }
 
 // notify queues a notice for the peer: a PUSH with no service method and
@@ -615,6 +647,7 @@ func (s *Session) ReadHandshake(m *Message, timeout time.Duration) error {
 		if m.Status == nil {
 			// A peer sends its hello once its own hooks have passed: it
 			// has no handshake for this one.
+			s.cur.Load().heard(m)
 			s.cur.Load().greetedNow()
 			return ErrNoHandshake
 		}

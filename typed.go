@@ -43,6 +43,20 @@ func HandlePush[Arg any](r *Router, name string, fn func(PushCtx, *Arg) error, p
 	return h.name
 }
 
+// HandleStream registers fn as the stream handler of name (under r's
+// prefix): a stream the other end opens to name runs fn on a goroutine of
+// its own, which ends the stream when it returns (a nil error ends it
+// cleanly: the opener's Recv returns io.EOF after what fn sent; any other
+// reaches the opener as a status). It returns the route.
+func HandleStream(r *Router, name string, fn func(StreamCtx, *Stream) error, plugins ...Plugin) string {
+	if fn == nil {
+		panic(fmt.Sprintf("tp: HandleStream %q with a nil function", name))
+	}
+	h := &Handler{name: r.join(name), stream: fn, plugins: r.plugins.with(plugins...)}
+	r.register(h, false)
+	return h.name
+}
+
 // Call calls method on sess with arg and returns the reply decoded into a
 // new Res, or the call's error: Session.Call with the result's type
 // checked by the compiler.

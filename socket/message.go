@@ -15,25 +15,32 @@ import (
 type Type uint8
 
 // The message types. A CALL expects a REPLY with the same Seq; a PUSH
-// expects nothing.
+// expects nothing. The stream types carry the stream's id in Seq (odd for
+// streams the dialing end opened, even for the accepting end's), and a
+// CANCEL the Seq of a CALL its sender gave up on. A peer sends the types
+// after PUSH only to peers whose hello says they know them.
 const (
-	TypeCall  Type = 1
-	TypeReply Type = 2
-	TypePush  Type = 3
+	TypeCall   Type = 1
+	TypeReply  Type = 2
+	TypePush   Type = 3
+	TypeOpen   Type = 4 // opens a stream: service method, meta, deadline, body codec
+	TypeData   Type = 5 // one message on a stream
+	TypeWindow Type = 6 // grants the peer more credit on a stream: a uvarint in Payload
+	TypeClose  Type = 7 // the sender sends no more on a stream; meta: its trailer
+	TypeEnd    Type = 8 // the stream is over both ways; Status: why (nil: done); meta: the trailer
+	TypeCancel Type = 9 // the sender stopped waiting for its CALL Seq; Status: why
 )
 
 // Valid reports whether t is one of the message types.
-func (t Type) Valid() bool { return t >= TypeCall && t <= TypePush }
+func (t Type) Valid() bool { return t >= TypeCall && t <= TypeCancel }
 
-// String returns "CALL", "REPLY", "PUSH" or "TYPE(n)".
+var typeNames = [...]string{TypeCall: "CALL", TypeReply: "REPLY", TypePush: "PUSH", TypeOpen: "OPEN",
+	TypeData: "DATA", TypeWindow: "WINDOW", TypeClose: "CLOSE", TypeEnd: "END", TypeCancel: "CANCEL"}
+
+// String returns the type's name, such as "CALL", or "TYPE(n)".
 func (t Type) String() string {
-	switch t {
-	case TypeCall:
-		return "CALL"
-	case TypeReply:
-		return "REPLY"
-	case TypePush:
-		return "PUSH"
+	if t.Valid() {
+		return typeNames[t]
 	}
 	return "TYPE(" + strconv.Itoa(int(t)) + ")"
 }

@@ -284,7 +284,7 @@ func TestReadErrors(t *testing.T) {
 	md5Frame := goodFrame(t, &socket.Message{Type: socket.TypePush, XferPipe: []byte{xmd5.ID}, BodyCodec: codec.PlainID, Body: "payload"})
 	md5Frame[len(md5Frame)-20] ^= 1 // flip a bit of the body
 	badType := goodFrame(t, &socket.Message{Type: socket.TypePush})
-	badType[6] = 9
+	badType[6] = 42
 	jsonFrame, _ := socket.Pack(jsonproto.New()(), nil, &socket.Message{Type: socket.TypeCall})
 	tests := []struct {
 		name  string
