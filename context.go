@@ -84,11 +84,11 @@ type handlerCtx struct {
 	arg     reflect.Value
 	start   time.Time // when the message was read, if a setting needs it
 
-	mu      sync.Mutex
-	input   *socket.Message // nil once the handler has returned
-	output  *socket.Message // the reply; nil for a PUSH, and once writing began
-	sent    *socket.Message // the reply being written, for the write hooks
-	escaped bool            // user code holds a pointer into input
+	mu       sync.Mutex
+	input    *socket.Message // nil once the handler has returned
+	output   *socket.Message // the reply; nil for a PUSH, and once writing began
+	sent     *socket.Message // the reply being written, for the write hooks
+	escaped  bool            // user code holds a pointer into input
 	ctx      context.Context // built on first use
 	cancel   context.CancelCauseFunc
 	canceled *Status // the caller stopped waiting, and said so (a CANCEL)
