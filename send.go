@@ -169,12 +169,12 @@ func (s *Session) endOnDone(ctx context.Context, c *CallCmd) {
 	}
 }
 
-// cancelRemote tells the peer that the call seq it serves on cn is not
-// waited for any more, so its handler's context ends (a peer that knows
-// CANCEL). It never waits.
+// cancelRemote tells the peer that the call seq it serves on cn was
+// canceled, so its handler's context ends (a peer that knows CANCEL). It
+// never waits.
 func cancelRemote(cn *conn, seq uint32, why *Status) {
-	if !cn.streamsOK.Load() {
-		return
+	if !cn.streamsOK.Load() || why.Code() != CodeCanceled {
+		return // a deadline travelled with the call: the handler's ends too
 	}
 	m := socket.AcquireMessage()
 	m.Type, m.Seq = socket.TypeCancel, seq

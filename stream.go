@@ -52,9 +52,8 @@ type Stream struct {
 	window  int64 // this end's StreamWindow
 	start   time.Time
 
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	stopCtx func() bool // stops the AfterFunc that resets the stream when its context ends
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
 	sendMu sync.Mutex // one Send or CloseSend at a time, in order on the wire
 	recvMu sync.Mutex // one Recv at a time
@@ -72,6 +71,7 @@ type Stream struct {
 	outTrailer socket.Meta // sent with CLOSE or END
 	ended      bool
 	err        *Status       // why it ended; nil: cleanly
+	stopCtx    func() bool   // stops the AfterFunc that resets the stream when its context ends
 	recvReady  chan struct{} // signalled when DATA, CLOSE or the end arrive
 	sendReady  chan struct{} // signalled when credit or the end arrive
 }
@@ -134,7 +134,7 @@ func (s *Session) OpenStream(ctx context.Context, method string, settings ...Mes
 		return nil, cn.endStatus(NewStatus(CodeConnClosed, "connection closed before the stream opened", nil))
 	}
 	m.Seq = str.id
-	str.stopCtx = context.AfterFunc(str.ctx, func() { str.abort(ctxStatus(str.ctx, "on the stream")) })
+	str.watchContext()
 	if st := run(p.plugins.streamOpen, StreamOpenPlugin.StreamOpen, str); st != nil {
 		str.end(st, false)
 		return nil, st
@@ -146,6 +146,14 @@ func (s *Session) OpenStream(ctx context.Context, method string, settings ...Mes
 	}
 	str.grantRest()
 	return str, nil
+}
+
+// watchContext resets the stream when its context ends first.
+func (st *Stream) watchContext() {
+	stop := context.AfterFunc(st.ctx, func() { st.abort(ctxStatus(st.ctx, "on the stream")) })
+	st.mu.Lock()
+	st.stopCtx = stop
+	st.mu.Unlock()
 }
 
 // grantRest grants the peer what this end's window holds beyond the
@@ -430,12 +438,21 @@ func (st *Stream) end(why *Status, tell bool) {
 		return
 	}
 	st.ended, st.err = true, why
+	stop := st.stopCtx
 	var dropped []*socket.Message
 	if why != nil { // a reset drops what was not received
 		dropped = st.in[st.inHead:]
 		st.in, st.inHead = nil, 0
 	}
 	st.mu.Unlock()
+	if stop != nil {
+		stop() // it would find the stream ended
+	}
+	cause := error(why)
+	if why == nil {
+		cause = errStreamDone
+	}
+	st.cancel(cause) // before any waiter wakes: what it returns, the context says
 	for _, m := range dropped {
 		socket.ReleaseMessage(m)
 	}
@@ -448,14 +465,6 @@ func (st *Stream) end(why *Status, tell bool) {
 		st.control(socket.TypeEnd, why, nil, &trailer)
 	}
 	st.cn.streams.remove(st)
-	if st.stopCtx != nil {
-		st.stopCtx()
-	}
-	cause := error(why)
-	if why == nil {
-		cause = errStreamDone
-	}
-	st.cancel(cause)
 	for _, h := range st.plugins.streamDone {
 		h.StreamDone(st)
 	}
@@ -619,8 +628,13 @@ func (s *Session) streamFrame(cn *conn, m *socket.Message) error {
 		})
 		st.mu.Unlock()
 		why := m.Status
-		if why.OK() {
+		switch {
+		case why.OK():
 			why = nil
+		case why.Code() == CodeCanceled || why.Code() == CodeTimeout:
+			// The other end gave up: as for a canceled call, the cause
+			// says context.Canceled.
+			why = NewStatus(why.Code(), why.Msg(), context.Canceled)
 		}
 		st.end(why, false)
 	}
@@ -637,22 +651,33 @@ func (s *Session) acceptStream(cn *conn, m *socket.Message) error {
 	}
 	m.Seq ^= 1 // as this end numbers it
 	str := newStream(s, cn, m, false)
-	refuse := func(why *Status) error {
+	str.plugins = p.plugins
+	parent, cancelParent := cn.ctx, context.CancelFunc(func() {})
+	if d := m.Deadline; !d.IsZero() {
+		parent, cancelParent = context.WithDeadline(cn.ctx, d)
+	}
+	str.ctx, str.cancel = context.WithCancelCause(parent)
+	refuse := func(why *Status) {
 		str.control(socket.TypeEnd, why, nil)
-		return nil
+		str.cancel(why)
+		cancelParent()
 	}
 	t := &cn.streams
 	t.mu.Lock()
 	switch {
 	case t.shut != nil:
 		t.mu.Unlock()
+		refuse(t.shut)
 		return nil
 	case t.m[m.Seq] != nil:
 		t.mu.Unlock()
-		return NewStatus(CodeBadMessage, fmt.Sprintf("the peer opened stream %d twice", m.Seq), nil)
+		str.cancel(nil)
+		cancelParent()
+		return NewStatus(CodeBadMessage, fmt.Sprintf("the peer opened stream %d twice", m.Seq^1), nil)
 	case t.remote >= p.cfg.MaxStreams:
 		t.mu.Unlock()
-		return refuse(NewStatus(CodeOverloaded, fmt.Sprintf("this connection has %d streams open, its limit (PeerConfig.MaxStreams)", p.cfg.MaxStreams), nil))
+		refuse(NewStatus(CodeOverloaded, fmt.Sprintf("this connection has %d streams open, its limit (PeerConfig.MaxStreams)", p.cfg.MaxStreams), nil))
+		return nil
 	}
 	if t.m == nil {
 		t.m = map[uint32]*Stream{}
@@ -660,15 +685,9 @@ func (s *Session) acceptStream(cn *conn, m *socket.Message) error {
 	t.m[m.Seq] = str
 	t.remote++
 	t.mu.Unlock()
+	str.watchContext()
 
 	h := p.router.table.lookupStream(m.ServiceMethod)
-	parent, cancelParent := cn.ctx, context.CancelFunc(func() {})
-	if d := m.Deadline; !d.IsZero() {
-		parent, cancelParent = context.WithDeadline(cn.ctx, d)
-	}
-	str.ctx, str.cancel = context.WithCancelCause(parent)
-	str.stopCtx = context.AfterFunc(str.ctx, func() { str.abort(ctxStatus(str.ctx, "on the stream")) })
-	str.plugins = p.plugins
 	if h == nil {
 		str.end(p.router.table.notFoundStream(m.ServiceMethod), true)
 		cancelParent()
