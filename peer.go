@@ -108,6 +108,12 @@ func (p *Peer) RoutePushFunc(fn any, plugins ...Plugin) string {
 	return p.router.RoutePushFunc(fn, plugins...)
 }
 
+// RouteStreamFunc registers a stream handler function; see
+// Router.RouteStreamFunc.
+func (p *Peer) RouteStreamFunc(fn func(StreamCtx, *Stream) error, plugins ...Plugin) string {
+	return p.router.RouteStreamFunc(fn, plugins...)
+}
+
 // SubRoute returns a group of routes under prefix; see Router.SubRoute.
 func (p *Peer) SubRoute(prefix string, plugins ...Plugin) *Router {
 	return p.router.SubRoute(prefix, plugins...)

@@ -348,6 +348,29 @@ func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ..
 	r.register(h, true)
 }
 
+// RouteStreamFunc registers fn as the stream handler named after the
+// function, as RouteCallFunc names one ("/echo" for Echo, "/chat/join" for
+// the method value chat.Join). It returns the route. HandleStream takes an
+// explicit name.
+func (r *Router) RouteStreamFunc(fn func(StreamCtx, *Stream) error, plugins ...Plugin) string {
+	if fn == nil {
+		panic("tp: RouteStreamFunc with a nil function")
+	}
+	v := reflect.ValueOf(fn)
+	full := runtime.FuncForPC(v.Pointer()).Name()
+	if funcLiteral.MatchString(full) {
+		panic(fmt.Sprintf("tp: route %s: a function literal has no name to route by; use a named function, or HandleStream with a name", full))
+	}
+	recv, name := funcName(full, v.Type(), false)
+	group := r
+	if recv != "" {
+		group = r.SubRoute(r.mapName(recv))
+	}
+	h := &Handler{name: group.join(r.mapName(name)), stream: fn, plugins: r.plugins.with(plugins...)}
+	r.register(h, false)
+	return h.name
+}
+
 // SetUnknownStream sets the handler of streams that no route serves
 // (plugin/proxy forwards them). Without one they are refused with
 // CodeNotFound.

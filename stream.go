@@ -139,6 +139,11 @@ func (s *Session) OpenStream(ctx context.Context, method string, settings ...Mes
 		str.end(st, false)
 		return nil, st
 	}
+	m.Meta.Reset() // the hooks may have set some (tracing's context)
+	str.header.Range(func(k, v string) bool {
+		m.Meta.Add(k, v)
+		return true
+	})
 	if err := cn.sock.WriteMessage(ctx, m); err != nil {
 		st := s.writeFailed(cn, err, "cannot open the stream")
 		str.end(st, false)
@@ -150,7 +155,8 @@ func (s *Session) OpenStream(ctx context.Context, method string, settings ...Mes
 
 // watchContext resets the stream when its context ends first.
 func (st *Stream) watchContext() {
-	stop := context.AfterFunc(st.ctx, func() { st.abort(ctxStatus(st.ctx, "on the stream")) })
+	ctx := st.ctx
+	stop := context.AfterFunc(ctx, func() { st.abort(ctxStatus(ctx, "on the stream")) })
 	st.mu.Lock()
 	st.stopCtx = stop
 	st.mu.Unlock()
@@ -194,8 +200,15 @@ func (st *Stream) ID() uint32 { return st.id }
 // Opened reports whether this end opened the stream.
 func (st *Stream) Opened() bool { return st.local }
 
-// Header is the meta the stream was opened with. Read it only.
+// Header is the meta the stream was opened with. A StreamOpen hook at the
+// opener may add to it before the OPEN goes out (tracing puts its context
+// there); otherwise read it only.
 func (st *Stream) Header() *Meta { return &st.header }
+
+// SetContext replaces the context Context returns, for StreamOpen hooks
+// (tracing carries its span this way); ctx must derive from Context, so
+// it ends with the stream.
+func (st *Stream) SetContext(ctx context.Context) { st.ctx = ctx }
 
 // Trailer is the meta the other end sent with its last frame (CLOSE or
 // END); complete once Recv has returned io.EOF or an error.

@@ -797,3 +797,89 @@ func TestStreamEnds(t *testing.T) {
 		t.Fatalf("a stream whose session closed: %v", err)
 	}
 }
+
+type Chat struct{ joined atomic.Int64 }
+
+func (c *Chat) Join(ctx tp.StreamCtx, s *tp.Stream) error {
+	c.joined.Add(1)
+	return echoStream(ctx, s)
+}
+
+// streamHooks records the stream hooks it sees, and refuses a method.
+type streamHooks struct {
+	mu     sync.Mutex
+	opened []string
+	done   []string
+}
+
+func (*streamHooks) Name() string { return "stream-hooks" }
+func (h *streamHooks) StreamOpen(s *tp.Stream) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.opened = append(h.opened, fmt.Sprintf("%v %s", s.Opened(), s.ServiceMethod()))
+	if s.ServiceMethod() == "/refused" && !s.Opened() {
+		return tp.NewStatus(tp.CodeUnauthorized, "not this one", nil)
+	}
+	return nil
+}
+func (h *streamHooks) StreamDone(s *tp.Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.done = append(h.done, fmt.Sprintf("%v %s %v", s.Opened(), s.Route(), tp.CodeOf(s.Err())))
+}
+
+// Streams route by function name like calls, and plugins see them open
+// and end at both ends.
+func TestStreamRoutesAndHooks(t *testing.T) {
+	srvHooks, cliHooks := new(streamHooks), new(streamHooks)
+	chat := new(Chat)
+	srv := newPeer(t, tp.PeerConfig{}, srvHooks)
+	if got := srv.RouteStreamFunc(chat.Join); got != "/chat/join" {
+		t.Fatalf("route %q", got)
+	}
+	tp.HandleStream(srv.Router(), "/refused", echoStream)
+	cli := newPeer(t, tp.PeerConfig{}, cliHooks)
+	sess := dial(t, cli, serve(t, srv))
+	ctx := context.Background()
+	s, err := sess.OpenStream(ctx, "/chat/join")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := s.Send("hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recv(&v); err != nil || v != "hi" {
+		t.Fatalf("%q %v", v, err)
+	}
+	s.CloseSend()
+	if err := s.Recv(&v); err != io.EOF {
+		t.Fatal(err)
+	}
+	s, err = sess.OpenStream(ctx, "/refused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recv(&v); tp.CodeOf(err) != tp.CodeUnauthorized {
+		t.Fatalf("a stream a hook refused: %v", err)
+	}
+	waitFor(t, "every StreamDone", func() bool {
+		srvHooks.mu.Lock()
+		defer srvHooks.mu.Unlock()
+		cliHooks.mu.Lock()
+		defer cliHooks.mu.Unlock()
+		return len(srvHooks.done) == 2 && len(cliHooks.done) == 2
+	})
+	want := map[*streamHooks][2][]string{
+		cliHooks: {{"true /chat/join", "true /refused"}, {"true /chat/join ok", "true /refused unauthorized"}},
+		srvHooks: {{"false /chat/join", "false /refused"}, {"false /chat/join ok", "false /refused unauthorized"}},
+	}
+	for h, w := range want {
+		if !slices.Equal(h.opened, w[0]) || !slices.Equal(h.done, w[1]) {
+			t.Errorf("opened %q, done %q; want %q, %q", h.opened, h.done, w[0], w[1])
+		}
+	}
+	if chat.joined.Load() != 1 {
+		t.Fatalf("the handler ran %d times", chat.joined.Load())
+	}
+}

@@ -16,6 +16,9 @@
 //	pushes_received_total{service_method}      PUSHes that reached a handler
 //	pushes_sent_total{service_method}          PUSHes sent
 //	pushes_dropped_total                        PUSHes no handler took (their senders cannot know)
+//	streams_total{service_method,side,code}     streams ended, by the side this end had (opened, accepted) and outcome
+//	stream_seconds{service_method,side}         streams' lives, from opening to end
+//	streams_open{side}                          streams open now
 //	sessions                                    sessions held
 //	handlers_running, handler_pool_size         the handler pool's occupancy and size
 //
@@ -28,6 +31,7 @@
 package metrics
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +59,10 @@ type Plugin struct {
 	servedTime, madeTime   *prometheus.HistogramVec
 	pushesIn, pushesOut    *prometheus.CounterVec
 	sessions               prometheus.Gauge
+	streams                *prometheus.CounterVec
+	streamTime             *prometheus.HistogramVec
+	streamsOpen            *prometheus.GaugeVec
+	open                   sync.Map // *tp.Stream: counted in streamsOpen
 	peer                   atomic.Pointer[tp.Peer]
 }
 
@@ -68,6 +76,8 @@ var (
 	_ tp.CallDonePlugin         = (*Plugin)(nil)
 	_ tp.PostReadPushBodyPlugin = (*Plugin)(nil)
 	_ tp.PostWritePushPlugin    = (*Plugin)(nil)
+	_ tp.StreamOpenPlugin       = (*Plugin)(nil)
+	_ tp.StreamDonePlugin       = (*Plugin)(nil)
 )
 
 // New makes the collectors and registers them; it fails if the registry
@@ -98,7 +108,12 @@ func New(cfg Config) (*Plugin, error) {
 		pushesIn:    prometheus.NewCounterVec(prometheus.CounterOpts(opts("pushes_received_total", "PUSHes that reached a handler.")), []string{"service_method"}),
 		pushesOut:   prometheus.NewCounterVec(prometheus.CounterOpts(opts("pushes_sent_total", "PUSHes sent.")), []string{"service_method"}),
 		sessions:    prometheus.NewGauge(prometheus.GaugeOpts(opts("sessions", "Sessions held."))),
+		streams:     prometheus.NewCounterVec(prometheus.CounterOpts(opts("streams_total", "Streams ended, by service method, side (opened or accepted) and outcome code.")), []string{"service_method", "side", "code"}),
+		streamsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("streams_open", "Streams open now, by side (opened or accepted).")), []string{"side"}),
 	}
+	so := opts("stream_seconds", "Streams' lives, from opening to end.")
+	m.streamTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: so.Namespace, Name: so.Name, Help: so.Help,
+		ConstLabels: so.ConstLabels, Buckets: cfg.Buckets}, []string{"service_method", "side"})
 	pool := func(running bool) func() float64 {
 		return func() float64 {
 			p := m.peer.Load()
@@ -119,6 +134,7 @@ func New(cfg Config) (*Plugin, error) {
 		return 0
 	}
 	collectors := []prometheus.Collector{m.callsServed, m.callsMade, m.servedTime, m.madeTime, m.pushesIn, m.pushesOut, m.sessions,
+		m.streams, m.streamTime, m.streamsOpen,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handlers_running", "Handlers running now.")), pool(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("handler_pool_size", "Handlers that may run at once.")), pool(false)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("pushes_dropped_total", "PUSHes no handler took: no route, a refusing hook, a full pool.")), dropped),
@@ -223,4 +239,34 @@ func (m *Plugin) PostReadPushBody(c tp.ReadCtx) error {
 func (m *Plugin) PostWritePush(c tp.WriteCtx) error {
 	m.pushesOut.WithLabelValues(c.Output().ServiceMethod).Inc()
 	return nil
+}
+
+func side(s *tp.Stream) string {
+	if s.Opened() {
+		return "opened"
+	}
+	return "accepted"
+}
+
+// StreamOpen counts a stream open.
+func (m *Plugin) StreamOpen(s *tp.Stream) error {
+	m.open.Store(s, true)
+	m.streamsOpen.WithLabelValues(side(s)).Inc()
+	return nil
+}
+
+// StreamDone counts a stream ended, its outcome and life.
+func (m *Plugin) StreamDone(s *tp.Stream) {
+	code := tp.CodeOf(s.Err())
+	name := s.ServiceMethod()
+	if !s.Opened() {
+		name = served(s.Route(), code)
+	}
+	if _, ok := m.open.LoadAndDelete(s); ok {
+		m.streamsOpen.WithLabelValues(side(s)).Dec()
+	}
+	m.streams.WithLabelValues(name, side(s), code.String()).Inc()
+	if start := s.StartTime(); !start.IsZero() {
+		m.streamTime.WithLabelValues(name, side(s)).Observe(time.Since(start).Seconds())
+	}
 }

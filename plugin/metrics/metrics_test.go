@@ -202,3 +202,53 @@ func TestMetricsUnknownHandlerOneLabel(t *testing.T) {
 		t.Fatalf("a series for a name the client chose: %v", n)
 	}
 }
+
+func Echo(ctx tp.StreamCtx, s *tp.Stream) error {
+	for {
+		var v int
+		if err := s.Recv(&v); err != nil {
+			return nil
+		}
+		if err := s.Send(v); err != nil {
+			return err
+		}
+	}
+}
+
+// Streams are counted at both ends, by side and outcome; random names
+// sent to no route share one label.
+func TestMetricsStreams(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, newMetrics(t, reg, "server"))
+	srv.RouteStreamFunc(Echo)
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}, newMetrics(t, reg, "client")), tptest.Serve(t, srv))
+	ctx := context.Background()
+	gauge := func(name string) float64 { return testutil.ToFloat64(gaugeFunc{reg, name}) }
+	for range 3 {
+		s, err := sess.OpenStream(ctx, "/echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Send(1)
+		s.Recv(new(int))
+		tptest.WaitFor(t, "a stream open at both ends", func() bool { return gauge("tp_streams_open") == 2 })
+		s.CloseSend()
+		s.Recv(new(int))
+	}
+	for i := range 2 {
+		s, err := sess.OpenStream(ctx, fmt.Sprint("/random/", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Recv(new(int))
+	}
+	tptest.WaitFor(t, "every stream counted", func() bool {
+		return count(t, reg, "tp_streams_total", "server", "/echo", "ok") == 3 &&
+			count(t, reg, "tp_streams_total", "server", "(not found)", "not found") == 2 &&
+			count(t, reg, "tp_streams_total", "client", "/echo", "ok") == 3
+	})
+	if n := count(t, reg, "tp_stream_seconds", "server", "/echo", ""); n != 3 {
+		t.Fatalf("stream lives observed: %v", n)
+	}
+	tptest.WaitFor(t, "no stream open", func() bool { return gauge("tp_streams_open") == 0 })
+}

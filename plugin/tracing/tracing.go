@@ -13,7 +13,9 @@
 //     with the caller's span as parent; the handler's Context carries it,
 //     so the calls a handler makes are its children;
 //   - a PRODUCER span per PUSH sent and a CONSUMER span per PUSH received,
-//     whose context the push handler's Context carries.
+//     whose context the push handler's Context carries;
+//   - a CLIENT span per stream opened and a SERVER span per stream served,
+//     from opening to end, in the streams' contexts.
 //
 // The trace context travels in meta under the propagator's keys
 // ("traceparent" and "tracestate" for W3C Trace Context, the default).
@@ -21,6 +23,9 @@ package tracing
 
 import (
 	"context"
+	"errors"
+	"sync"
+
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/socket"
 	"go.opentelemetry.io/otel"
@@ -41,8 +46,9 @@ type Config struct {
 
 // Plugin is the plugin.
 type Plugin struct {
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	streams sync.Map // *tp.Stream: its trace.Span
 }
 
 var (
@@ -54,6 +60,8 @@ var (
 	_ tp.PreWritePushPlugin        = (*Plugin)(nil)
 	_ tp.PostReadPushHeaderPlugin  = (*Plugin)(nil)
 	_ tp.PostReadPushBodyPlugin    = (*Plugin)(nil)
+	_ tp.StreamOpenPlugin          = (*Plugin)(nil)
+	_ tp.StreamDonePlugin          = (*Plugin)(nil)
 )
 
 // ScopeName is the instrumentation scope of the tracer.
@@ -183,4 +191,31 @@ func (t *Plugin) PostReadPushHeader(c tp.ReadCtx) error {
 func (t *Plugin) PostReadPushBody(c tp.ReadCtx) error {
 	trace.SpanFromContext(c.Context()).End()
 	return nil
+}
+
+// StreamOpen starts a stream's span: CLIENT at the opener, with its
+// context in the opening's meta; SERVER at the other end, child of the
+// opener's. The stream's Context carries it.
+func (t *Plugin) StreamOpen(s *tp.Stream) error {
+	ctx, kind := s.Context(), trace.SpanKindClient
+	if !s.Opened() {
+		ctx, kind = t.prop.Extract(ctx, carrier{s.Header()}), trace.SpanKindServer
+	}
+	session, method := attrs(s.Session(), s.ServiceMethod())
+	ctx, span := t.tracer.Start(ctx, s.ServiceMethod(), trace.WithSpanKind(kind), session, method)
+	t.streams.Store(s, span)
+	if s.Opened() {
+		t.prop.Inject(ctx, carrier{s.Header()})
+	}
+	s.SetContext(ctx)
+	return nil
+}
+
+// StreamDone ends a stream's span with its outcome.
+func (t *Plugin) StreamDone(s *tp.Stream) {
+	if span, ok := t.streams.LoadAndDelete(s); ok {
+		var st *tp.Status
+		errors.As(s.Err(), &st)
+		end(span.(trace.Span), st)
+	}
 }

@@ -177,3 +177,58 @@ func TestNoPluginNoChild(t *testing.T) {
 		t.Fatalf("spans: %v", spans)
 	}
 }
+
+// Sum streams back the sum of what it receives; its context carries the
+// SERVER span, so its call back to the opener is a child.
+func Sum(ctx tp.StreamCtx, s *tp.Stream) error {
+	total := 0
+	for {
+		var n int
+		if err := s.Recv(&n); err != nil {
+			var m int
+			if st := ctx.Session().Call(s.Context(), "/inner", total, &m).Status(); st != nil {
+				return st
+			}
+			return s.Send(m)
+		}
+		total += n
+	}
+}
+
+// A stream is one CLIENT span at the opener and one SERVER span, its
+// child, at the other end, covering the stream's life; a call the
+// handler makes is the SERVER span's child.
+func TestTracingStreams(t *testing.T) {
+	srvTr, srvExp := newTracing(t)
+	cliTr, cliExp := newTracing(t)
+	srv := tptest.NewPeer(t, tp.PeerConfig{}, srvTr)
+	srv.RouteStreamFunc(Sum)
+	cli := tptest.NewPeer(t, tp.PeerConfig{}, cliTr)
+	cli.RouteCallFunc(Inner)
+	sess := tptest.Dial(t, cli, tptest.Serve(t, srv))
+	s, err := sess.OpenStream(context.Background(), "/sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		s.Send(i)
+	}
+	s.CloseSend()
+	var got int
+	if err := s.Recv(&got); err != nil || got != 7 {
+		t.Fatalf("%d %v", got, err)
+	}
+	tptest.WaitFor(t, "the stream spans", func() bool { return len(srvExp.GetSpans()) == 2 && len(cliExp.GetSpans()) == 2 })
+	client := span(t, cliExp.GetSpans(), "/sum", trace.SpanKindClient)
+	server := span(t, srvExp.GetSpans(), "/sum", trace.SpanKindServer)
+	call := span(t, srvExp.GetSpans(), "/inner", trace.SpanKindClient)
+	chain(t, client, server, call)
+
+	// A stream refused for want of a route: the opener's span says so.
+	s, _ = sess.OpenStream(context.Background(), "/nowhere")
+	s.Recv(new(int))
+	tptest.WaitFor(t, "the refused stream's span", func() bool { return len(cliExp.GetSpans()) == 3 })
+	if sp := span(t, cliExp.GetSpans(), "/nowhere", trace.SpanKindClient); sp.Status.Code != codes.Error {
+		t.Fatalf("the refused stream's span: %v", sp.Status)
+	}
+}
