@@ -197,6 +197,9 @@ func (st *Stream) ServiceMethod() string { return st.method }
 // this end opened, odd for the other end's (whose id there is one less).
 func (st *Stream) ID() uint32 { return st.id }
 
+// BodyCodec is the codec id of the stream's messages, chosen by the opener.
+func (st *Stream) BodyCodec() byte { return st.codec }
+
 // Opened reports whether this end opened the stream.
 func (st *Stream) Opened() bool { return st.local }
 

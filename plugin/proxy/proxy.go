@@ -16,8 +16,13 @@
 // CodeFailedPrecondition, so a loop ends at once. With the tracing plugin on
 // every peer, the hops also form one trace.
 //
-// The plugin sets the peer's unknown-call and unknown-push handlers; routes
-// the peer serves itself are not forwarded.
+// Streams no route serves are forwarded too, to a Forwarder that can open
+// them (a *tp.Session can): the proxy opens one to the backend with the
+// opener's meta and codec and copies messages both ways, undecoded, with
+// each side's half-close, trailer, reset and cancel.
+//
+// The plugin sets the peer's unknown-call, unknown-push and unknown-stream
+// handlers; routes the peer serves itself are not forwarded.
 package proxy
 
 import (
@@ -25,6 +30,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -41,12 +47,19 @@ type Forwarder interface {
 	Push(ctx context.Context, serviceMethod string, arg any, settings ...tp.MessageSetting) error
 }
 
-// Label describes a message to forward, for the route function.
+// StreamForwarder is a Forwarder that takes streams too.
+type StreamForwarder interface {
+	Forwarder
+	OpenStream(ctx context.Context, serviceMethod string, settings ...tp.MessageSetting) (*tp.Stream, error)
+}
+
+// Label describes a message or stream to forward, for the route function.
 type Label struct {
 	SessionID     string // the session it came on
 	RealIP        string // the original caller's IP
 	ServiceMethod string
 	IsCall        bool
+	IsStream      bool
 }
 
 // Plugin is the plugin.
@@ -80,8 +93,76 @@ func (p *Plugin) Name() string { return "proxy" }
 func (p *Plugin) PostNewPeer(peer *tp.Peer) error {
 	peer.SetUnknownCall(p.call)
 	peer.SetUnknownPush(p.push)
+	peer.Router().SetUnknownStream(p.stream)
 	return nil
 }
+
+// stream forwards a stream: both ways, until either side ends it.
+func (p *Plugin) stream(ctx tp.StreamCtx, in *tp.Stream) error {
+	fwd, settings, st := p.prepare(streamBody{ctx, in.BodyCodec()}, false)
+	if st != nil {
+		return st
+	}
+	sf, ok := fwd.(StreamForwarder)
+	if !ok {
+		return tp.NewStatus(tp.CodeUnsupported, fmt.Sprintf("proxy: the forwarder for %q takes no streams", ctx.ServiceMethod()), nil)
+	}
+	out, err := sf.OpenStream(in.Context(), ctx.ServiceMethod(), settings...)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	// Onward: what the opener sends, then its half-close and trailer.
+	go func() {
+		var b []byte
+		for {
+			err := in.Recv(&b)
+			if err == io.EOF {
+				copyMeta(out.SetTrailer, in.Trailer())
+				out.CloseSend()
+				return
+			}
+			if err != nil {
+				out.Reset(err)
+				return
+			}
+			if err := out.Send(b); err != nil {
+				in.Reset(err)
+				return
+			}
+		}
+	}()
+	// Back: what the backend sends; its end is this handler's.
+	var b []byte
+	for {
+		err := out.Recv(&b)
+		if err == io.EOF {
+			copyMeta(in.SetTrailer, out.Trailer())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := in.Send(b); err != nil {
+			return err
+		}
+	}
+}
+
+func copyMeta(set func(k, v string), m *tp.Meta) {
+	m.Range(func(k, v string) bool {
+		set(k, v)
+		return true
+	})
+}
+
+// streamBody is a stream's opening as prepare reads it.
+type streamBody struct {
+	tp.StreamCtx
+	codec byte
+}
+
+func (s streamBody) InputBodyCodec() byte { return s.codec }
 
 func (p *Plugin) call(ctx tp.UnknownCallCtx) (any, error) {
 	fwd, settings, st := p.prepare(ctx, true)
@@ -138,7 +219,8 @@ func (p *Plugin) checkChain(via []string) *tp.Status {
 // prepare picks the forwarder and the setting that carries the meta, the
 // body codec and the chain.
 func (p *Plugin) prepare(ctx rawBody, isCall bool) (Forwarder, []tp.MessageSetting, *tp.Status) {
-	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall}
+	_, isStream := ctx.(streamBody)
+	label := &Label{SessionID: ctx.Session().ID(), RealIP: ctx.RealIP(), ServiceMethod: ctx.ServiceMethod(), IsCall: isCall, IsStream: isStream}
 	if st := p.checkChain(ctx.InputMeta().Values(ViaKey)); st != nil {
 		return nil, nil, st
 	}

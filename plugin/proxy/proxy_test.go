@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -173,5 +175,82 @@ func TestRealIPIsNotTheClients(t *testing.T) {
 	sess = tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), gateway(t, tptest.Serve(t, backend)))
 	if err := sess.Call(context.Background(), "/inspect", "x", &seen, spoof).Err(); err != nil || seen.RealIP != "127.0.0.1" {
 		t.Fatalf("through a proxy: %q, %v", seen.RealIP, err)
+	}
+}
+
+// Chat echoes with the chain it came through, then a trailer; "fail"
+// ends it with a status.
+func Chat(ctx tp.StreamCtx, s *tp.Stream) error {
+	for {
+		var v string
+		err := s.Recv(&v)
+		if err == io.EOF {
+			s.SetTrailer("served-by", "backend")
+			return nil
+		}
+		if err != nil {
+			canceled <- context.Cause(ctx.Context())
+			return err
+		}
+		if v == "fail" {
+			return tp.NewStatus(tp.CodeFailedPrecondition, "backend says no", nil)
+		}
+		if err := s.Send(fmt.Sprintf("%s via %d hops, hello %s", v, len(ctx.InputMeta().Values(proxy.ViaKey)), ctx.PeekMeta("hello"))); err != nil {
+			return err
+		}
+	}
+}
+
+var canceled = make(chan error, 1)
+
+// Streams go through two proxies both ways, with meta, trailer, the
+// backend's status and the opener's reset.
+func TestProxyStreams(t *testing.T) {
+	backend := tptest.NewPeer(t, tp.PeerConfig{})
+	backend.RouteStreamFunc(Chat)
+	first := gateway(t, gateway(t, tptest.Serve(t, backend)))
+	sess := tptest.Dial(t, tptest.NewPeer(t, tp.PeerConfig{}), first)
+	ctx := context.Background()
+
+	s, err := sess.OpenStream(ctx, "/chat", tp.WithSetMeta("hello", "world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := s.Send(fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		var v string
+		if err := s.Recv(&v); err != nil || v != fmt.Sprint(i, " via 2 hops, hello world") {
+			t.Fatalf("message %d: %q %v", i, v, err)
+		}
+	}
+	s.CloseSend()
+	if err := s.Recv(new(string)); err != io.EOF || s.Trailer().Get("served-by") != "backend" {
+		t.Fatalf("the end: %v, trailer %v", err, s.Trailer())
+	}
+
+	s, _ = sess.OpenStream(ctx, "/chat")
+	s.Send("fail")
+	if err := s.Recv(new(string)); tp.CodeOf(err) != tp.CodeFailedPrecondition || !strings.Contains(err.Error(), "backend says no") {
+		t.Fatalf("the backend's status: %v", err)
+	}
+
+	s, _ = sess.OpenStream(ctx, "/chat")
+	s.Send("x")
+	s.Recv(new(string))
+	s.Reset(tp.NewStatus(tp.CodeCanceled, "client gave up", nil))
+	select {
+	case cause := <-canceled:
+		if tp.CodeOf(cause) != tp.CodeCanceled {
+			t.Fatalf("the backend's stream ended with %v", cause)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reset did not reach the backend")
+	}
+
+	s, _ = sess.OpenStream(ctx, "/nowhere")
+	if err := s.Recv(new(string)); tp.CodeOf(err) != tp.CodeNotFound {
+		t.Fatalf("a stream the route function refuses: %v", err)
 	}
 }
