@@ -48,4 +48,28 @@ func TestCompareSmoke(t *testing.T) {
 	if !strings.Contains(string(table), "| 2 × 1 | tp |") {
 		t.Fatalf("table lacks the tp row:\n%s", table)
 	}
+
+	// The stream benchmark: tp and gRPC, over 1 and 3 streams.
+	out, err = exec.Command(exe, "-compare", "-rounds", "1", "-n", "300", "-streams", "1,3", "-json").Output()
+	if err != nil {
+		t.Fatalf("run -streams: %v\n%s", err, out)
+	}
+	seen = map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r streamResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON result: %q: %v", line, err)
+		}
+		if r.Errors != 0 || r.Throughput <= 0 || r.MBPerS <= 0 || r.Messages != 300 {
+			t.Errorf("implausible stream result: %+v", r)
+		}
+		seen[r.System+"/"+string(rune('0'+r.Streams))] = true
+	}
+	for _, sys := range streamSystems {
+		for _, k := range []string{"1", "3"} {
+			if !seen[sys+"/"+k] {
+				t.Errorf("no stream result for %s over %s streams", sys, k)
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@
 //	go run ./bench -c 100 -n 500000 -sessions 1 -proto json -xfer gzip
 //	go run ./bench -server :9090        # a server for a client on another machine
 //	go run ./bench -client host:9090    # the client against it
+//	go run ./bench -compare -streams 1,100  # streams: tp against gRPC bidi streaming
 //
 // Servers run in child processes of this one, so the CPU each side uses is
 // measured apart. Reports are Markdown tables, or JSON lines with -json.
@@ -45,12 +46,13 @@ type options struct {
 	rounds     int
 	child      string // internal: serve this system for a parent bench
 	plugins    string // tp plugins on both peers
+	streams    []int  // with -streams: the stream benchmark, over these stream counts
 }
 
 func main() {
 	log.SetFlags(0)
 	var o options
-	var callers, sessions string
+	var callers, sessions, streams string
 	flag.StringVar(&callers, "c", "100,1000", "concurrent callers, a comma-separated list")
 	flag.StringVar(&sessions, "sessions", "1,100", "sessions (connections) the callers share, a comma-separated list")
 	flag.IntVar(&o.n, "n", 200_000, "calls per measurement")
@@ -66,6 +68,7 @@ func main() {
 	flag.BoolVar(&o.compare, "compare", false, "measure tp, net/rpc and gRPC in alternating rounds")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per system with -compare")
 	flag.StringVar(&o.child, "child", "", "internal: serve this system on loopback for a parent bench")
+	flag.StringVar(&streams, "streams", "", "run the stream benchmark instead, over these stream counts on one connection (comma-separated, such as 1,100); with -compare, tp against gRPC bidi streaming")
 	flag.Parse()
 	var err error
 	if o.callers, err = ints(callers); err != nil {
@@ -73,6 +76,11 @@ func main() {
 	}
 	if o.sessions, err = ints(sessions); err != nil {
 		log.Fatalf("-sessions: %v", err)
+	}
+	if streams != "" {
+		if o.streams, err = ints(streams); err != nil {
+			log.Fatalf("-streams: %v", err)
+		}
 	}
 	if o.n <= 0 || o.rounds <= 0 {
 		log.Fatal("-n and -rounds must be positive")
@@ -83,6 +91,8 @@ func main() {
 		err = serveChild(o)
 	case o.server != "":
 		err = serveForever(o)
+	case len(o.streams) > 0:
+		err = measureStreams(o)
 	default:
 		err = measure(o)
 	}

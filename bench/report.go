@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-func printJSON(r result) {
+func printJSON(r any) {
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 }

@@ -112,6 +112,7 @@ func (s *tpSystem) serve(ln net.Listener) error {
 	}
 	defer p.Close()
 	tp.HandleCall(p.Router(), "/echo", Echo)
+	tp.HandleStream(p.Router(), "/echo_stream", EchoStream)
 	return p.Serve(ln)
 }
 
@@ -230,6 +231,7 @@ var grpcDesc = grpc.ServiceDesc{
 			return srv.(echoServer).Echo(ctx, in)
 		},
 	}},
+	Streams: []grpc.StreamDesc{{StreamName: "EchoStream", Handler: grpcEchoStream, ServerStreams: true, ClientStreams: true}},
 }
 
 func (gRPC) serve(ln net.Listener) error {
