@@ -2,7 +2,10 @@
 //
 // One Peer type is both server and client. It wraps any net.Conn into a
 // Session, and once connected both ends are equal: either side can CALL the
-// other and wait for a REPLY, or PUSH to it one way.
+// other and wait for a REPLY, PUSH to it one way, or open a Stream to it:
+// messages both ways, with flow control of their own, beside the calls.
+// A caller that gives up tells the other end, whose handler's context
+// ends.
 //
 // The layers below the peer are packages of their own:
 //

@@ -3,8 +3,11 @@ package tp_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/seed-a9a850dd/tp"
@@ -189,4 +192,70 @@ func ExampleNewKey() {
 	}
 	fmt.Println(tp.Call[string](context.Background(), sess, "/whoami", nil))
 	// Output: alice <nil>
+}
+
+// Upper sends back, in capitals, every line the other end streams to it,
+// and a count as its trailer.
+func Upper(ctx tp.StreamCtx, s *tp.Stream) error {
+	n := 0
+	for {
+		var line string
+		err := s.Recv(&line)
+		if err == io.EOF { // the opener closed its side: done
+			s.SetTrailer("lines", strconv.Itoa(n))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		if err := s.Send(strings.ToUpper(line)); err != nil {
+			return err
+		}
+	}
+}
+
+// A stream carries messages both ways beside the session's calls; here
+// the server opens one to its client, which serves it.
+func ExampleSession_OpenStream() {
+	srv, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+
+	cli, err := tp.NewPeer(tp.PeerConfig{Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	cli.RouteStreamFunc(Upper) // serves /upper
+	if _, err := cli.Dial(context.Background(), ln.Addr().String()); err != nil {
+		log.Fatal(err)
+	}
+
+	for sess := range srv.Sessions() { // the server's end of that session
+		s, err := sess.OpenStream(context.Background(), "/upper")
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, line := range []string{"either end", "may open a stream"} {
+			s.Send(line)
+		}
+		s.CloseSend()
+		for {
+			var line string
+			if err := s.Recv(&line); err != nil {
+				fmt.Println(err, "after", s.Trailer().Get("lines"), "lines")
+				break
+			}
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// EITHER END
+	// MAY OPEN A STREAM
+	// EOF after 2 lines
 }
