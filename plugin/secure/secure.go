@@ -42,7 +42,8 @@
 //
 // What is not protected: the meta and status are readable on the wire;
 // the transfer filters are not authenticated; messages sent
-// without WithSecure are plaintext; a relay can still drop messages or
+// without WithSecure are plaintext, and so are streams (their frames are
+// not sealed yet: use TLS for them); a relay can still drop messages or
 // the connection. A message sealed more than 16384 messages before one
 // already read is refused as a possible replay. Where an active attacker
 // on the path matters and TLS is possible, prefer TLS (PeerConfig.TLS).
