@@ -108,6 +108,12 @@ func (p *Peer) RoutePushFunc(fn any, plugins ...Plugin) string {
 	return p.router.RoutePushFunc(fn, plugins...)
 }
 
+// RouteStream registers the stream handlers of a struct; see
+// Router.RouteStream.
+func (p *Peer) RouteStream(ctrl any, plugins ...Plugin) []string {
+	return p.router.RouteStream(ctrl, plugins...)
+}
+
 // RouteStreamFunc registers a stream handler function; see
 // Router.RouteStreamFunc.
 func (p *Peer) RouteStreamFunc(fn func(StreamCtx, *Stream) error, plugins ...Plugin) string {

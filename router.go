@@ -348,6 +348,60 @@ func (r *Router) SetUnknownCall(fn func(UnknownCallCtx) (any, error), plugins ..
 	r.register(h, true)
 }
 
+// RouteStream registers the stream handlers of ctrl, a pointer to a struct
+// that embeds tp.StreamCtx: each method of the shape
+// func(s *tp.Stream) error serves the route named after the struct and the
+// method ("/chat/join" for Chat.Join), on a new value of the struct per
+// stream, whose StreamCtx is that stream's. It returns the routes.
+func (r *Router) RouteStream(ctrl any, plugins ...Plugin) []string {
+	const shape = "func(s *tp.Stream) error"
+	ptr := reflect.TypeOf(ctrl)
+	if ptr == nil || ptr.Kind() != reflect.Pointer || ptr.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("tp: route %T: want a pointer to a struct with methods of the shape %s", ctrl, shape))
+	}
+	st := ptr.Elem()
+	ctxField := -1
+	for i := 0; i < st.NumField(); i++ {
+		if f := st.Field(i); f.Anonymous && f.Type == typeStreamCtx {
+			ctxField = i
+		}
+	}
+	if ctxField < 0 {
+		panic(fmt.Sprintf("tp: route %s: the struct must embed tp.StreamCtx", st))
+	}
+	group := r.SubRoute(r.mapName(typeName(st)), plugins...)
+	var names []string
+	for i := 0; i < ptr.NumMethod(); i++ {
+		m := ptr.Method(i)
+		if _, promoted := typeStreamCtx.MethodByName(m.Name); promoted {
+			continue
+		}
+		if m.Type.NumIn() != 2 || m.Type.In(1) != typeStream || m.Type.NumOut() != 1 || m.Type.Out(0) != typeError {
+			continue // a helper, not a handler
+		}
+		fn := m.Func
+		h := &Handler{name: group.join(r.mapName(m.Name)), plugins: group.plugins}
+		h.stream = func(c StreamCtx, s *Stream) error {
+			recv := reflect.New(st)
+			recv.Elem().Field(ctxField).Set(reflect.ValueOf(&c).Elem())
+			out := fn.Call([]reflect.Value{recv, reflect.ValueOf(s)})
+			err, _ := out[0].Interface().(error)
+			return err
+		}
+		group.register(h, false)
+		names = append(names, h.name)
+	}
+	if len(names) == 0 {
+		panic(fmt.Sprintf("tp: route %s: no method has the shape %s", ptr, shape))
+	}
+	return names
+}
+
+var (
+	typeStreamCtx = reflect.TypeFor[StreamCtx]()
+	typeStream    = reflect.TypeFor[*Stream]()
+)
+
 // RouteStreamFunc registers fn as the stream handler named after the
 // function, as RouteCallFunc names one ("/echo" for Echo, "/chat/join" for
 // the method value chat.Join). It returns the route. HandleStream takes an

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -882,4 +883,52 @@ func TestStreamRoutesAndHooks(t *testing.T) {
 	if chat.joined.Load() != 1 {
 		t.Fatalf("the handler ran %d times", chat.joined.Load())
 	}
+}
+
+// Feed serves /feed/numbers: one value per stream, as RouteCall's
+// controllers are per call.
+type Feed struct {
+	tp.StreamCtx
+	sent int
+}
+
+// Numbers streams 0 to the count asked in the opening's meta.
+func (f *Feed) Numbers(s *tp.Stream) error {
+	n, _ := strconv.Atoi(f.PeekMeta("count"))
+	for ; f.sent < n; f.sent++ {
+		if err := s.Send(f.sent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Feed) helper() int { return f.sent }
+
+func TestRouteStream(t *testing.T) {
+	_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) {
+		if got := srv.RouteStream(new(Feed)); !slices.Equal(got, []string{"/feed/numbers"}) {
+			t.Fatalf("routes %q", got)
+		}
+	})
+	for range 2 { // a fresh Feed each time
+		s, err := sess.OpenStream(context.Background(), "/feed/numbers", tp.WithSetMeta("count", "3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for {
+			var n int
+			if err := s.Recv(&n); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, n)
+		}
+		if !slices.Equal(got, []int{0, 1, 2}) {
+			t.Fatalf("got %v", got)
+		}
+	}
+	_ = new(Feed).helper()
 }
