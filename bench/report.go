@@ -57,7 +57,7 @@ func report(w io.Writer, o options, results []result) {
 			for _, r := range rs {
 				errs += r.Errors
 			}
-			fmt.Fprintf(w, "| %d × %d | %s | %.0f (%.0f–%.0f) | %s | %.2f | %.2f | %.2f | %.0f | %d |\n",
+			fmt.Fprintf(w, "| %d × %d | %s | %.0f (%.0f–%.0f) | %s | %.3f | %.3f | %.3f | %.0f | %d |\n",
 				l.callers, l.sessions, name, tput, lo, hi, ratio,
 				median(rs, func(r result) float64 { return r.P50MS }),
 				median(rs, func(r result) float64 { return r.P99MS }),

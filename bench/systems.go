@@ -43,7 +43,7 @@ type client interface {
 	close()
 }
 
-var systemNames = []string{"tp", "net/rpc", "grpc"}
+var systemNames = []string{"tp", "net/rpc", "grpc", "echo"}
 
 func newSystem(name string, o options) (system, error) {
 	switch name {
@@ -53,6 +53,8 @@ func newSystem(name string, o options) (system, error) {
 		return netRPC{}, nil
 	case "grpc":
 		return gRPC{}, nil
+	case "echo":
+		return echoSystem{}, nil
 	}
 	return nil, fmt.Errorf("unknown system %q: want one of %s", name, strings.Join(systemNames, ", "))
 }

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/seed-a9a850dd/tp/internal/benchpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ---- echo: the reference ----
+//
+// A raw TCP echo of the same bytes: the request's protobuf encoding, made
+// once, behind a 4-byte length; the server sends each frame back as it is.
+// No codec, no handler, no routing: what the network and the syscalls cost,
+// the floor any RPC system stands on. Callers share a connection the way
+// they share a session: frames go out in batches, and replies, which come
+// back in order, go to the callers waiting in line.
+
+type echoSystem struct{}
+
+func (echoSystem) serve(ln net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			r, w := bufio.NewReaderSize(c, 32<<10), bufio.NewWriterSize(c, 32<<10)
+			var head [4]byte
+			buf := make([]byte, 0, 1024)
+			for {
+				if _, err := io.ReadFull(r, head[:]); err != nil {
+					return
+				}
+				n := binary.BigEndian.Uint32(head[:])
+				if n > 1<<20 {
+					return
+				}
+				buf = append(buf[:0], make([]byte, n)...)
+				if _, err := io.ReadFull(r, buf); err != nil {
+					return
+				}
+				w.Write(head[:])
+				w.Write(buf)
+				if r.Buffered() == 0 { // nothing more has come: send the batch
+					if w.Flush() != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+}
+
+type echoConn struct {
+	conn net.Conn
+	mu   sync.Mutex
+	out  []byte       // frames waiting to be written
+	busy bool         // a caller is writing out
+	line []chan error // callers waiting, in the order their frames went out
+	err  error
+}
+
+type echoClient struct {
+	conns []*echoConn
+	frame []byte // the request, framed
+	wg    sync.WaitGroup
+}
+
+func (echoSystem) dial(addr string, n int) (client, error) {
+	body, err := proto.Marshal(benchpb.New())
+	if err != nil {
+		return nil, err
+	}
+	c := &echoClient{frame: binary.BigEndian.AppendUint32(nil, uint32(len(body)))}
+	c.frame = append(c.frame, body...)
+	for range n {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		ec := &echoConn{conn: nc}
+		c.conns = append(c.conns, ec)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			ec.readReplies(c.frame)
+		}()
+	}
+	return c, nil
+}
+
+// readReplies hands each reply to the caller at the head of the line.
+func (ec *echoConn) readReplies(want []byte) {
+	r := bufio.NewReaderSize(ec.conn, 32<<10)
+	got := make([]byte, len(want))
+	for {
+		_, err := io.ReadFull(r, got)
+		if err == nil && !bytes.Equal(got, want) {
+			err = fmt.Errorf("echo: the reply differs from the request")
+		}
+		ec.mu.Lock()
+		if err != nil {
+			ec.err = err
+			for _, done := range ec.line {
+				done <- err
+			}
+			ec.line = nil
+			ec.mu.Unlock()
+			return
+		}
+		done := ec.line[0]
+		ec.line = ec.line[1:]
+		ec.mu.Unlock()
+		done <- nil
+	}
+}
+
+var echoWaiters = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+func (c *echoClient) call(i int, _, resp *benchpb.BenchmarkMessage) error {
+	ec := c.conns[i]
+	done := echoWaiters.Get().(chan error)
+	ec.mu.Lock()
+	if ec.err != nil {
+		err := ec.err
+		ec.mu.Unlock()
+		return err
+	}
+	ec.out = append(ec.out, c.frame...)
+	ec.line = append(ec.line, done)
+	if !ec.busy { // write out until nobody has added more
+		ec.busy = true
+		for len(ec.out) > 0 {
+			batch := ec.out
+			ec.out = nil
+			ec.mu.Unlock()
+			_, err := ec.conn.Write(batch)
+			ec.mu.Lock()
+			if err != nil && ec.err == nil {
+				ec.err = err
+			}
+		}
+		ec.busy = false
+	}
+	ec.mu.Unlock()
+	err := <-done
+	echoWaiters.Put(done)
+	if err == nil {
+		resp.Field1 = proto.String("OK") // the bytes came back as sent; nothing is decoded
+	}
+	return err
+}
+
+func (c *echoClient) close() {
+	for _, ec := range c.conns {
+		ec.conn.Close()
+	}
+	c.wg.Wait()
+}
