@@ -73,7 +73,31 @@ func NewPeer(cfg PeerConfig, ps ...Plugin) (*Peer, error) {
 		pool.Release()
 		return nil, st
 	}
+	p.spawn(p.trimIdle)
 	return p, nil
+}
+
+// trimEvery is how often idle connections give back their write buffers:
+// one that wrote nothing for a period holds none by the end of the next.
+const trimEvery = time.Second
+
+// trimIdle has the connections that wrote nothing lately give their write
+// buffers back (their read buffers go back as soon as they are drained),
+// so an idle session holds no buffer. It runs until Close begins.
+func (p *Peer) trimIdle() {
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closed.Done():
+			return
+		case <-t.C:
+		}
+		p.hub.each(func(s *Session) bool {
+			s.cur.Load().sock.Trim()
+			return true
+		})
+	}
 }
 
 type antsLogger struct{ l *slog.Logger }

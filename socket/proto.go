@@ -1,7 +1,6 @@
 package socket
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -152,7 +151,7 @@ func Unpack(p Proto, frame []byte, m *Message, limit int) error {
 // reader is the buffered read side of a connection. It is used by one
 // goroutine at a time.
 type reader struct {
-	br           *bufio.Reader
+	br           *connReader
 	limit        int
 	inflateLimit int                // the most a frame's filters may produce
 	filters      []byte             // the filter ids accepted; nil for any registered

@@ -8,7 +8,7 @@ import (
 )
 
 // One large frame does not leave the writer's buffers large for the rest
-// of the connection's life.
+// of the connection's life; an idle writer holds no buffer at all.
 func TestWriterDropsLargeBuffers(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -26,8 +26,16 @@ func TestWriterDropsLargeBuffers(t *testing.T) {
 		}
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if c := max(cap(w.pending), cap(w.spare)); c > w.maxPending {
+	if c := cap(*w.spare); c > w.maxPending {
 		t.Fatalf("after an 8 MiB frame the writer keeps a %d-byte buffer (MaxPending %d)", c, w.maxPending)
+	}
+	w.mu.Unlock()
+	// Idle for two trims: no buffer at all.
+	w.trim()
+	w.trim()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending != nil || w.spare != nil {
+		t.Fatalf("an idle writer holds buffers: %v, %v", w.pending != nil, w.spare != nil)
 	}
 }

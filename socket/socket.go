@@ -9,7 +9,6 @@
 package socket
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -57,8 +56,10 @@ type Config struct {
 	// the timer; a proto with framing of its own pays a deadline update
 	// per frame.
 	FrameTimeout time.Duration
-	// ReadBuffer is the size of the buffered reader. 0 means
-	// DefaultReadBuffer.
+	// ReadBuffer is the most the read buffer holds. The buffer is taken
+	// from a pool when bytes arrive (small at first, this size once reads
+	// fill it) and given back once they are consumed, so an idle
+	// connection holds none. 0 means DefaultReadBuffer.
 	ReadBuffer int
 	// MaxPending is how many bytes of frames may wait for the connection
 	// before writers block. 0 means DefaultMaxPending.
@@ -149,7 +150,7 @@ func New(conn net.Conn, newProto ProtoFunc, cfg Config) (*Socket, error) {
 		cfg.InflateLimit = min(cfg.ReadLimit, DefaultInflateLimit)
 	}
 	s.reader.inflateLimit, s.reader.filters = cfg.InflateLimit, cfg.Filters
-	s.reader.br = bufio.NewReaderSize(conn, cfg.ReadBuffer)
+	s.reader.br = newConnReader(conn, cfg.ReadBuffer)
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
@@ -355,6 +356,12 @@ func readError(err error) error {
 	}
 	return status.New(status.BadMessage, "malformed frame", err)
 }
+
+// Trim gives the write buffers back to their pool if nothing was written
+// since the last Trim (read buffers go back as soon as they are drained).
+// Call it periodically, as a Peer does every second, so an idle
+// connection holds no buffer.
+func (s *Socket) Trim() { s.w.trim() }
 
 // Close writes what is pending, waiting at most the flush timeout, and
 // closes the connection. A read in progress returns ConnClosed. Close is

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/seed-a9a850dd/tp/internal/bufpool"
 	"github.com/seed-a9a850dd/tp/status"
 )
 
@@ -63,9 +64,14 @@ type writer struct {
 	contended int
 	closed    bool
 	err       error
-	pending   []byte
-	spare     []byte // the other buffer, swapped with pending for each write
-	flusher   sync.WaitGroup
+	// pending and spare are pooled buffers, swapped for each write; both go
+	// back to the pool whenever nothing is pending, so an idle connection
+	// holds none.
+	pending *[]byte
+	spare   *[]byte
+	hint    int  // the size of the last batch: what a new buffer starts with
+	used    bool // written since the last trim
+	flusher sync.WaitGroup
 }
 
 // yieldStreak is how many owners keep yielding after the last contention.
@@ -75,6 +81,17 @@ func (w *writer) init(dst io.Writer, maxPending int) {
 	w.w = dst
 	w.maxPending = maxPending
 }
+
+// npending is how many bytes wait to be written. Called with mu held.
+func (w *writer) npending() int {
+	if w.pending == nil {
+		return 0
+	}
+	return len(*w.pending)
+}
+
+// minBatch is the smallest buffer a batch starts in.
+const minBatch = 512
 
 // hardLimit is how many bytes may wait for the connection when writers
 // that must not wait have appended past maxPending.
@@ -97,7 +114,7 @@ func (w *writer) awaitRoom(ctx context.Context) error {
 		return nil
 	}
 	w.mu.Lock()
-	for w.owned && len(w.pending) >= w.maxPending && w.err == nil && !w.closed {
+	for w.owned && w.npending() >= w.maxPending && w.err == nil && !w.closed {
 		if err := w.waitRoom(ctx); err != nil {
 			return err
 		}
@@ -128,7 +145,7 @@ func (w *writer) waitRoom(ctx context.Context) error {
 // writes only a change: the flag is read by every writer, and a store of
 // the same value would still take its cache line from the other cores.
 func (w *writer) setFull() {
-	if full := w.owned && len(w.pending) >= w.maxPending; full != w.full.Load() {
+	if full := w.owned && w.npending() >= w.maxPending; full != w.full.Load() {
 		w.full.Store(full)
 	}
 }
@@ -150,12 +167,12 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 			w.mu.Unlock()
 			return ErrClosed
 		}
-		if !w.owned || len(w.pending) < w.maxPending {
+		if !w.owned || w.npending() < w.maxPending {
 			break
 		}
 		if mode == neverWait {
-			if len(w.pending)+len(frame) > w.hardLimit() {
-				n := len(w.pending)
+			if w.npending()+len(frame) > w.hardLimit() {
+				n := w.npending()
 				w.mu.Unlock()
 				return status.New(status.WriteFailed, fmt.Sprintf("%d bytes wait for a peer that reads nothing", n), nil)
 			}
@@ -165,7 +182,11 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 			return err
 		}
 	}
-	w.pending = append(w.pending, frame...)
+	if w.pending == nil {
+		w.pending = bufpool.Get(max(len(frame), w.hint, minBatch))
+	}
+	w.used = true
+	*w.pending = append(*w.pending, frame...)
 	if w.owned {
 		w.queued = true
 		w.setFull()
@@ -189,7 +210,7 @@ func (w *writer) write(ctx context.Context, frame []byte, mode waitMode) error {
 	err := w.writeBatch()
 
 	w.mu.Lock()
-	if len(w.pending) > 0 && w.err == nil {
+	if w.npending() > 0 && w.err == nil {
 		w.flusher.Add(1)
 		go w.flush() // ownership passes to the flusher
 	} else {
@@ -212,17 +233,19 @@ func ctxError(ctx context.Context) error {
 func (w *writer) writeBatch() error {
 	w.mu.Lock()
 	batch := w.pending
-	w.pending = w.spare[:0]
+	w.pending, w.spare = w.spare, nil
 	w.setFull()
 	w.wake() // room for writers waiting on maxPending
 	w.arm()
 	w.mu.Unlock()
-	_, err := w.w.Write(batch)
+	_, err := w.w.Write(*batch)
 	w.mu.Lock()
-	if cap(batch) <= w.maxPending { // one huge frame should not pin its memory
-		w.spare = batch[:0]
+	w.hint = min(len(*batch), w.maxPending)
+	*batch = (*batch)[:0]
+	if w.spare == nil && cap(*batch) <= w.maxPending { // one huge frame should not pin its memory
+		w.spare = batch
 	} else {
-		w.spare = nil
+		bufpool.Put(batch)
 	}
 	w.fail(err)
 	w.mu.Unlock()
@@ -235,7 +258,7 @@ func (w *writer) flush() {
 	defer w.flusher.Done()
 	for {
 		w.mu.Lock()
-		if len(w.pending) == 0 || w.err != nil {
+		if w.npending() == 0 || w.err != nil {
 			w.release()
 			w.mu.Unlock()
 			return
@@ -284,11 +307,14 @@ func (w *writer) fail(err error) {
 
 // release gives up ownership. Called with mu held.
 func (w *writer) release() {
-	if w.err != nil {
+	if w.err != nil { // nothing will be written: the buffers go back
+		if w.pending != nil {
+			bufpool.Put(w.pending)
+		}
+		if w.spare != nil {
+			bufpool.Put(w.spare)
+		}
 		w.pending, w.spare = nil, nil
-	}
-	if cap(w.pending) > w.maxPending {
-		w.pending = nil
 	}
 	if w.queued {
 		w.contended = yieldStreak
@@ -298,6 +324,25 @@ func (w *writer) release() {
 	w.owned = false
 	w.setFull()
 	w.wake()
+}
+
+// trim gives the buffers back if nothing was written since the last trim
+// and nothing is being written: the connection is idle. Giving them back
+// after every write would cost a pool round trip per batch.
+func (w *writer) trim() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.used || w.owned {
+		w.used = false
+		return
+	}
+	if w.pending != nil {
+		bufpool.Put(w.pending)
+	}
+	if w.spare != nil {
+		bufpool.Put(w.spare)
+	}
+	w.pending, w.spare = nil, nil
 }
 
 // close refuses new frames and waits until what is pending has been
