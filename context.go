@@ -108,9 +108,29 @@ var (
 )
 
 func newHandlerCtx(s *Session, cn *conn, in *socket.Message) *handlerCtx {
-	c := &handlerCtx{sess: s, conn: cn, input: in, method: in.ServiceMethod, seq: in.Seq}
-	c.asCall, c.asPush = c, c
+	c := new(handlerCtx)
+	c.init(s, cn, in)
 	return c
+}
+
+func (c *handlerCtx) init(s *Session, cn *conn, in *socket.Message) {
+	c.sess, c.conn, c.input, c.method, c.seq = s, cn, in, in.ServiceMethod, in.Seq
+	c.asCall, c.asPush = c, c
+}
+
+// withArg is a handler context and its argument in one allocation, for
+// routes whose argument type is known at compile time (HandleCall,
+// HandlePush).
+type withArg[Arg any] struct {
+	c   handlerCtx
+	arg Arg
+}
+
+// allocWithArg makes a handler context whose argument is allocated with it.
+func allocWithArg[Arg any]() *handlerCtx {
+	b := new(withArg[Arg])
+	b.c.arg = reflect.ValueOf(&b.arg)
+	return &b.c
 }
 
 // value returns the ctx as a reflect.Value of CallCtx or PushCtx.

@@ -24,12 +24,29 @@ import (
 // the read loop stays free. An error means the connection must end: the
 // peer does not read what it is sent.
 func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
-	c := newHandlerCtx(s, cn, m)
+	isCall := m.Type == socket.TypeCall
+	st := cn.open(m, false)
+	if st == ErrDiscard {
+		socket.ReleaseMessage(m)
+		return nil
+	}
+	// Without header hooks, which may rename the route, the route is
+	// known now: a typed one allocates the context with its argument.
+	hooked := isCall && len(p.plugins.postReadCallHeader) > 0 || !isCall && len(p.plugins.postReadPushHeader) > 0
+	var h *Handler
+	if st == nil && !hooked {
+		h = p.router.table.lookup(isCall, m.ServiceMethod)
+	}
+	var c *handlerCtx
+	if h != nil && h.alloc != nil {
+		c = h.alloc()
+	} else {
+		c = new(handlerCtx)
+	}
+	c.init(s, cn, m)
 	if p.cfg.countTime || p.cfg.ContextAge > 0 {
 		c.start = time.Now()
 	}
-	isCall := m.Type == socket.TypeCall
-	var st *Status
 	if isCall {
 		out := socket.AcquireMessage()
 		out.Type, out.Seq, out.ServiceMethod = socket.TypeReply, m.Seq, m.ServiceMethod
@@ -40,11 +57,8 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		out.XferPipe = append(out.XferPipe, m.XferPipe...)
 		c.output = out
 	}
-	switch st = cn.open(m, false); {
-	case st == ErrDiscard:
-		c.release()
-		return nil
-	case st != nil:
+	switch {
+	case st != nil || !hooked:
 	case isCall:
 		st = run(p.plugins.postReadCallHeader, PostReadCallHeaderPlugin.PostReadCallHeader, ReadCtx(c))
 	default:
@@ -55,7 +69,10 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		c.output.ServiceMethod = c.method // the reply names the route that serves it
 	}
 	if st == nil {
-		if c.handler = p.router.table.lookup(isCall, m.ServiceMethod); c.handler == nil {
+		if hooked {
+			h = p.router.table.lookup(isCall, m.ServiceMethod)
+		}
+		if c.handler = h; h == nil {
 			st = p.router.table.notFound(isCall, m.ServiceMethod)
 		}
 	}
@@ -136,7 +153,9 @@ func (c *handlerCtx) invoke() (st *Status) {
 		if in := c.input; len(in.Payload) > 0 && bytes.IndexByte(h.codecs, in.BodyCodec) < 0 {
 			return NewStatus(CodeUnsupported, fmt.Sprintf("%s takes bodies in %s, not %s (tp.Codecs names more)", clip(c.method), codecNames(h.codecs), codecName(in.BodyCodec)), nil)
 		}
-		c.arg = reflect.New(h.argType)
+		if !c.arg.IsValid() { // else allocated with the context
+			c.arg = reflect.New(h.argType)
+		}
 		if err := c.input.UnmarshalBody(c.arg.Interface()); err != nil {
 			return toStatus(err)
 		}

@@ -62,6 +62,9 @@ type Handler struct {
 	invoke func(c *handlerCtx, arg reflect.Value) (any, *Status)
 	// stream serves a stream, for a stream route.
 	stream func(StreamCtx, *Stream) error
+	// alloc, if set, makes a handler context with its argument allocated
+	// with it (c.arg set).
+	alloc func() *handlerCtx
 }
 
 // Codecs returns an option for the Route and Handle functions and for

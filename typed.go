@@ -18,6 +18,7 @@ func HandleCall[Arg, Res any](r *Router, name string, fn func(CallCtx, *Arg) (Re
 		panic(fmt.Sprintf("tp: HandleCall %q with a nil function", name))
 	}
 	h := &Handler{name: r.join(name), isCall: true, argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
+		alloc: allocWithArg[Arg],
 		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
 			res, err := fn(c, arg.Interface().(*Arg))
 			if st := toStatus(err); !st.OK() {
@@ -36,6 +37,7 @@ func HandlePush[Arg any](r *Router, name string, fn func(PushCtx, *Arg) error, p
 		panic(fmt.Sprintf("tp: HandlePush %q with a nil function", name))
 	}
 	h := &Handler{name: r.join(name), argType: reflect.TypeFor[Arg](), plugins: r.plugins.with(plugins...),
+		alloc: allocWithArg[Arg],
 		invoke: func(c *handlerCtx, arg reflect.Value) (any, *Status) {
 			return nil, toStatus(fn(c, arg.Interface().(*Arg)))
 		}}
