@@ -15,7 +15,8 @@ import (
 // for the next bytes through the runtime's poller with no buffer at all,
 // at no extra syscall: a read that finds nothing (EAGAIN) gives the buffer
 // back before the wait, as the runtime's own read would wait. Other
-// connections (TLS, net.Pipe) read into a buffer held during the wait.
+// connections (TLS, net.Pipe, wrappers) read through their Read method
+// into a buffer held during the wait.
 type connReader struct {
 	src  io.Reader
 	raw  syscall.RawConn // nil: read src
@@ -39,7 +40,16 @@ const firstRead = 4 << 10
 
 func newConnReader(conn net.Conn, size int) *connReader {
 	b := &connReader{src: conn, size: size, next: min(size, firstRead)}
-	if sc, ok := conn.(syscall.Conn); ok && rawReadable {
+	// Only the standard library's own sockets: a wrapper that embeds one
+	// and reads through its own Read method must be read through it.
+	var sc syscall.Conn
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	}
+	if sc != nil && rawReadable {
 		if raw, err := sc.SyscallConn(); err == nil {
 			b.raw = raw
 			b.rawRead = b.readFD

@@ -507,3 +507,46 @@ func TestInflateLimitAndFilters(t *testing.T) {
 		t.Fatalf("a gzip frame to a socket that takes only md5: %v", err)
 	}
 }
+
+// countingConn is a TCP connection wrapped by a Read of its own, as a
+// user's Dialer may return: the socket must read through it.
+type countingConn struct {
+	*net.TCPConn
+	reads atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.TCPConn.Read(p)
+}
+
+func TestWrappedConnReadThroughItsRead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		s, _ := socket.New(c, rawproto.New(), socket.Config{})
+		s.WriteMessage(context.Background(), &socket.Message{Type: socket.TypePush, ServiceMethod: "/x"})
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingConn{TCPConn: c.(*net.TCPConn)}
+	s, _ := socket.New(cc, rawproto.New(), socket.Config{})
+	defer s.Close()
+	m := new(socket.Message)
+	if err := s.ReadMessage(m); err != nil || m.ServiceMethod != "/x" {
+		t.Fatalf("%v %v", m.ServiceMethod, err)
+	}
+	if cc.reads.Load() == 0 {
+		t.Fatal("the socket read around the wrapper's Read")
+	}
+}
