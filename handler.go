@@ -83,9 +83,14 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		st = errPeerClosing
 	}
 	if st == nil {
-		cn.serving.Add(1)
+		n := cn.serving.Add(1)
 		if isCall {
 			cn.running.add(c)
+		}
+		// A quiet peer: nothing else in a handler, nothing more read on cn.
+		if n == 1 && p.inflight.running() == 1 && cn.sock.Buffered() == 0 && p.queue.tryInline() {
+			cn.inlineNext = c // the read goroutine runs it
+			return nil
 		}
 		if p.queue.push(c) {
 			return nil

@@ -27,11 +27,51 @@ import (
 type runQueue struct {
 	pool *ants.PoolWithFuncGeneric[*runQueue] // the peer's handler pool
 
-	mu    sync.Mutex
-	ring  []*handlerCtx // len is a power of two
-	head  int
-	n     int
-	spare int // drainers started and not in a handler
+	mu       sync.Mutex
+	ring     []*handlerCtx // len is a power of two
+	head     int
+	n        int
+	spare    int // drainers started and not in a handler
+	drainers int // drainers started and not yet done
+	inline   int // handlers read goroutines run themselves (see Session.runInline)
+}
+
+// start starts a drainer on the pool, counting it against the pool's
+// capacity with the handlers read goroutines run themselves; false when
+// there is no room.
+func (q *runQueue) start() bool {
+	q.mu.Lock()
+	if q.drainers+q.inline >= q.pool.Cap() {
+		q.mu.Unlock()
+		return false
+	}
+	q.drainers++
+	q.mu.Unlock()
+	if q.pool.Invoke(q) == nil {
+		return true
+	}
+	q.mu.Lock()
+	q.drainers--
+	q.mu.Unlock()
+	return false
+}
+
+// tryInline reserves room in the pool's capacity for a handler a read
+// goroutine runs itself; endInline gives it back.
+func (q *runQueue) tryInline() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.drainers+q.inline >= q.pool.Cap() {
+		return false
+	}
+	q.inline++
+	return true
+}
+
+func (q *runQueue) endInline() {
+	q.mu.Lock()
+	q.inline--
+	q.mu.Unlock()
 }
 
 // push queues c and makes sure a drainer will take it. It reports false,
@@ -50,7 +90,7 @@ func (q *runQueue) push(c *handlerCtx) bool {
 	}
 	q.spare++
 	q.mu.Unlock()
-	if q.pool.Invoke(q) == nil {
+	if q.start() {
 		return true
 	}
 	// The pool is full. Unless a drainer has come free since, nothing
@@ -87,7 +127,7 @@ func (q *runQueue) drain() {
 		if q.n > 0 && q.spare == 0 {
 			q.spare++
 			q.mu.Unlock()
-			if q.pool.Invoke(q) != nil {
+			if !q.start() {
 				// The pool is full: unless a drainer has come free since,
 				// what waits would wait behind busy handlers, so it is
 				// refused now, as push refuses.
@@ -109,6 +149,7 @@ func (q *runQueue) drain() {
 		q.spare++
 	}
 	q.spare--
+	q.drainers--
 	if len(q.ring) > maxIdleRing {
 		q.ring, q.head = nil, 0 // a burst's ring should not stay forever
 	}

@@ -86,3 +86,45 @@ func TestPoolFullRefusesBurst(t *testing.T) {
 		})
 	}
 }
+
+// On a quiet peer the read goroutine runs a handler itself; one that then
+// blocks holds up the messages behind it only briefly, as another
+// goroutine takes the reads over, and it counts against PoolSize.
+func TestHandlerOnTheReadGoroutineHoldsNobody(t *testing.T) {
+	for _, poolSize := range []int{0, 2} {
+		t.Run(fmt.Sprint("pool ", poolSize), func(t *testing.T) {
+			bs := newBlocks()
+			srv, _, sess := pair(t, tp.PeerConfig{PoolSize: poolSize}, tp.PeerConfig{}, bs.routes)
+			first := sess.AsyncCall(context.Background(), "/blocker/wait", 1, nil, nil) // alone: run by the reader
+			waitFor(t, "the first handler", func() bool { return bs.entered.Load() == 1 })
+			if poolSize == 0 {
+				for i := range 50 {
+					var got int
+					start := time.Now()
+					if err := sess.Call(context.Background(), "/blocker/echo", i, &got).Err(); err != nil || got != i {
+						t.Fatalf("call %d behind a blocked handler: %d, %v", i, got, err)
+					}
+					if d := time.Since(start); d > time.Second {
+						t.Fatalf("call %d took %v behind a blocked handler", i, d)
+					}
+				}
+			} else {
+				// The blocked one and a second fill PoolSize 2: the next
+				// is refused.
+				sess.AsyncCall(context.Background(), "/blocker/wait", 2, nil, nil)
+				waitFor(t, "the second handler", func() bool { return bs.entered.Load() == 2 })
+				if running, _ := srv.PoolUsage(); running != 2 {
+					t.Fatalf("%d handlers running, want 2", running)
+				}
+				if st := sess.Call(context.Background(), "/blocker/wait", 3, nil).Status(); tp.CodeOf(st) != tp.CodeOverloaded {
+					t.Fatalf("a third with PoolSize 2: %v", st)
+				}
+			}
+			close(bs.release)
+			<-first.Done()
+			if first.Err() != nil {
+				t.Fatal(first.Err())
+			}
+		})
+	}
+}

@@ -78,6 +78,11 @@ type conn struct {
 
 	sealing atomic.Pointer[sealing] // set by SetSealer
 
+	// The read goroutine may run a handler itself (see runInline).
+	inlineNext *handlerCtx // the one dispatch left it; read goroutine only
+	inline     atomic.Bool // it runs one now, and nobody took the reads over
+	watch      *time.Timer // takes the reads over past inlineWatch
+
 	streamsOK atomic.Bool // the peer's hello says it knows streams and CANCEL
 	streams   streamTable
 	running   runningCalls // CALLs in handlers, for CANCEL
@@ -279,12 +284,24 @@ func ctxStatus(ctx context.Context, doing string) *Status {
 
 // serve runs the session's read goroutine until the session closes for
 // good, redialing in between when allowed.
-func (s *Session) serve() {
+func (s *Session) serve() { s.serveFrom(nil) }
+
+// serveFrom is serve, resuming the reads of resume (which a read
+// goroutine running a handler itself handed over, see runInline) before
+// going on as serve does.
+func (s *Session) serveFrom(resume *conn) {
 	p := s.peer
 	defer p.loops.Done()
 	for {
 		cn := s.cur.Load()
-		err := s.readLoop(cn)
+		first := resume == nil
+		if !first {
+			cn, resume = resume, nil
+		}
+		err := s.readLoop(cn, first)
+		if err == errHandedOff {
+			return // another goroutine reads cn now, and ends it
+		}
 		st := status.From(err, CodeConnClosed, "connection closed")
 		var notice *closeNotice
 		if errors.As(err, &notice) {
@@ -311,12 +328,12 @@ func (s *Session) serve() {
 
 // readLoop reads cn until it fails. The first frame must come within the
 // handshake timeout; every tp peer sends a hello at once.
-func (s *Session) readLoop(cn *conn) error {
+func (s *Session) readLoop(cn *conn, first bool) error {
 	p, sock := s.peer, cn.sock
-	if t := p.cfg.HandshakeTimeout; t > 0 {
+	if t := p.cfg.HandshakeTimeout; t > 0 && first {
 		sock.SetReadDeadline(time.Now().Add(t))
 	}
-	for first := true; ; first = false {
+	for ; ; first = false {
 		if st := run(p.plugins.preReadHeader, PreReadHeaderPlugin.PreReadHeader, s); st != nil {
 			return st
 		}
@@ -361,7 +378,54 @@ func (s *Session) readLoop(cn *conn) error {
 			if err := p.dispatch(s, cn, m); err != nil {
 				return err
 			}
+			if c := cn.inlineNext; c != nil {
+				cn.inlineNext = nil
+				if s.runInline(cn, c) {
+					return errHandedOff
+				}
+			}
 		}
+	}
+}
+
+// errHandedOff ends a read loop whose reads another goroutine took over.
+var errHandedOff = errors.New("tp: the reads were handed over")
+
+// inlineWatch is how long a handler may run on its connection's read
+// goroutine before another goroutine takes the reads over, so a handler
+// that blocks holds up the messages behind it no longer than this.
+const inlineWatch = 100 * time.Microsecond
+
+// runInline runs c on the read goroutine. dispatch leaves it c when the
+// peer is quiet (no other handler in flight, nothing more read on cn) and
+// the pool has room (c counts against PoolSize as a pool handler would):
+// that saves the hand-off to the pool, a wake-up of another thread a lone
+// caller pays in full. Under load messages go to the pool, so handlers
+// run side by side and no connection's reads wait on a handler. If c
+// runs past inlineWatch, a new goroutine takes the reads over; runInline
+// reports whether one did, and then this goroutine must stop reading.
+func (s *Session) runInline(cn *conn, c *handlerCtx) (handedOff bool) {
+	cn.inline.Store(true)
+	if cn.watch == nil {
+		cn.watch = time.AfterFunc(inlineWatch, func() { s.takeOver(cn) })
+	} else {
+		cn.watch.Reset(inlineWatch)
+	}
+	c.run()
+	s.peer.queue.endInline()
+	if cn.inline.CompareAndSwap(true, false) {
+		cn.watch.Stop() // a late firing finds inline false and does nothing
+		return false
+	}
+	return true // the timer is the new reader's now
+}
+
+// takeOver starts a new read goroutine for cn if its reader is still in a
+// handler.
+func (s *Session) takeOver(cn *conn) {
+	if cn.inline.CompareAndSwap(true, false) {
+		s.peer.loops.Add(1) // the reader in the handler still counts one: Close waits
+		go s.serveFrom(cn)
 	}
 }
 

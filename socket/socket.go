@@ -357,6 +357,11 @@ func readError(err error) error {
 	return status.New(status.BadMessage, "malformed frame", err)
 }
 
+// Buffered returns how many bytes were read from the connection and not
+// yet taken by ReadMessage: 0 means no more frames are on their way but
+// the connection's own. For the reading goroutine only.
+func (s *Socket) Buffered() int { return s.reader.br.Buffered() }
+
 // Trim gives the write buffers back to their pool if nothing was written
 // since the last Trim (read buffers go back as soon as they are drained).
 // Call it periodically, as a Peer does every second, so an idle
