@@ -49,6 +49,17 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatalf("table lacks the tp row:\n%s", table)
 	}
 
+	// tp over its other transports.
+	for _, tr := range []string{"unix", "websocket"} {
+		table, err := exec.Command(exe, "-n", "200", "-c", "2", "-sessions", "1,2", "-transport", tr).Output()
+		if err != nil {
+			t.Fatalf("run with -transport %s: %v", tr, err)
+		}
+		if !strings.Contains(string(table), "| 2 × 2 | tp |") || !strings.Contains(string(table), "| 0 |\n") {
+			t.Fatalf("-transport %s: no clean tp row:\n%s", tr, table)
+		}
+	}
+
 	// The stream benchmark: tp and gRPC, over 1 and 3 streams.
 	out, err = exec.Command(exe, "-compare", "-rounds", "1", "-n", "300", "-streams", "1,3", "-json").Output()
 	if err != nil {

@@ -7,6 +7,7 @@ require (
 	github.com/seed-a9a850dd/tp v0.0.0
 	github.com/seed-a9a850dd/tp/plugin/metrics v0.0.0-00010101000000-000000000000
 	github.com/seed-a9a850dd/tp/plugin/tracing v0.0.0-00010101000000-000000000000
+	github.com/seed-a9a850dd/tp/transport/websocket v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
@@ -16,6 +17,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -43,4 +45,5 @@ replace (
 	github.com/seed-a9a850dd/tp => ../
 	github.com/seed-a9a850dd/tp/plugin/metrics => ../plugin/metrics
 	github.com/seed-a9a850dd/tp/plugin/tracing => ../plugin/tracing
+	github.com/seed-a9a850dd/tp/transport/websocket => ../transport/websocket
 )

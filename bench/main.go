@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ type options struct {
 	child      string // internal: serve this system for a parent bench
 	plugins    string // tp plugins on both peers
 	streams    []int  // with -streams: the stream benchmark, over these stream counts
+	transport  string // tp's transport: tcp, unix or websocket
 }
 
 func main() {
@@ -59,6 +61,7 @@ func main() {
 	flag.StringVar(&o.codec, "codec", "protobuf", "tp body codec: protobuf, json, ...")
 	flag.StringVar(&o.proto, "proto", "raw", "tp proto: raw, json or protobuf")
 	flag.StringVar(&o.xfer, "xfer", "", "tp xfer filters, comma-separated: gzip, md5")
+	flag.StringVar(&o.transport, "transport", "tcp", "tp's transport: tcp, unix or websocket (the other systems stay on TCP)")
 	flag.StringVar(&o.plugins, "plugins", "", "tp plugins on both peers, comma-separated: noop (every hook, doing nothing), metrics, tracing")
 	flag.StringVar(&o.system, "system", "tp", "system to measure without -compare: tp, net/rpc or grpc")
 	flag.StringVar(&o.server, "server", "", "only serve, on this address, until interrupted")
@@ -122,7 +125,7 @@ func serveChild(o options) error {
 	}
 	stop := startProfile(o.cpuprofile)
 	defer stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenChild(o)
 	if err != nil {
 		return err
 	}
@@ -182,4 +185,17 @@ func readListen(r io.Reader) (string, error) {
 		return "", fmt.Errorf("server process said %q", line)
 	}
 	return addr, nil
+}
+
+// listenChild is the child's listener: a unix socket for tp over unix,
+// else loopback TCP (tp's WebSocket listener wraps it).
+func listenChild(o options) (net.Listener, error) {
+	if o.child == "tp" && o.transport == "unix" {
+		dir, err := os.MkdirTemp("", "tp-bench")
+		if err != nil {
+			return nil, err
+		}
+		return net.Listen("unix", filepath.Join(dir, "tp.sock"))
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }

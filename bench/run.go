@@ -183,7 +183,7 @@ func startServer(name string, o options) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-child", name, "-codec", o.codec, "-proto", o.proto, "-xfer", o.xfer, "-plugins", o.plugins}
+	args := []string{"-child", name, "-codec", o.codec, "-proto", o.proto, "-xfer", o.xfer, "-plugins", o.plugins, "-transport", o.transport}
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile+".server")
 	}

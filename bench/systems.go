@@ -14,6 +14,7 @@ import (
 	"github.com/seed-a9a850dd/tp/proto/jsonproto"
 	"github.com/seed-a9a850dd/tp/proto/pbproto"
 	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/transport/websocket"
 	"github.com/seed-a9a850dd/tp/xfer"
 	_ "github.com/seed-a9a850dd/tp/xfer/gzip"
 	_ "github.com/seed-a9a850dd/tp/xfer/md5"
@@ -62,13 +63,23 @@ func newSystem(name string, o options) (system, error) {
 // ---- tp ----
 
 type tpSystem struct {
-	cfg      tp.PeerConfig
-	settings []tp.MessageSetting
-	plugins  func() ([]tp.Plugin, error) // a new set per peer
+	transport string
+	cfg       tp.PeerConfig
+	settings  []tp.MessageSetting
+	plugins   func() ([]tp.Plugin, error) // a new set per peer
 }
 
 func newTP(o options) (*tpSystem, error) {
-	s := &tpSystem{cfg: tp.PeerConfig{Logger: quietLogger, PoolSize: 100_000}}
+	s := &tpSystem{transport: o.transport, cfg: tp.PeerConfig{Logger: quietLogger, PoolSize: 100_000}}
+	switch o.transport {
+	case "tcp", "":
+	case "unix":
+		s.cfg.Network = "unix"
+	case "websocket":
+		s.cfg.Dialer = websocket.Dialer(websocket.DialOptions{})
+	default:
+		return nil, fmt.Errorf("unknown -transport %q: want tcp, unix or websocket", o.transport)
+	}
 	var err error
 	if s.plugins, err = pluginSet(o.plugins); err != nil {
 		return nil, err
@@ -115,6 +126,9 @@ func (s *tpSystem) serve(ln net.Listener) error {
 	defer p.Close()
 	tp.HandleCall(p.Router(), "/echo", Echo)
 	tp.HandleStream(p.Router(), "/echo_stream", EchoStream)
+	if s.transport == "websocket" {
+		ln = websocket.Listen(ln, websocket.Options{})
+	}
 	return p.Serve(ln)
 }
 
@@ -134,6 +148,9 @@ func (s *tpSystem) dial(addr string, n int) (client, error) {
 		return nil, err
 	}
 	c := &tpClient{sys: s, peer: peer}
+	if s.transport == "websocket" {
+		addr = "ws://" + addr + "/tp"
+	}
 	for range n {
 		sess, err := c.peer.Dial(context.Background(), addr)
 		if err != nil {

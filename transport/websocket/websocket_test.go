@@ -1,0 +1,180 @@
+package websocket_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cws "github.com/coder/websocket"
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/conformance"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/transport/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+func listenTCP(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	return net.Listen("tcp", addr)
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("ws", func(t *testing.T) {
+		conformance.Run(t, conformance.Transport{
+			Listen: func(addr string) (net.Listener, error) {
+				ln, err := listenTCP(addr)
+				if err != nil {
+					return nil, err
+				}
+				return websocket.Listen(ln, websocket.Options{}), nil
+			},
+			Dialer: websocket.Dialer(websocket.DialOptions{}),
+			Addr:   func(ln net.Listener) string { return "ws://" + ln.Addr().String() + "/tp" },
+		})
+	})
+	t.Run("wss", func(t *testing.T) {
+		srvConf, cliConf := conformance.SelfSigned(t)
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: cliConf}}
+		t.Cleanup(client.CloseIdleConnections)
+		conformance.Run(t, conformance.Transport{
+			Listen: func(addr string) (net.Listener, error) {
+				ln, err := listenTCP(addr)
+				if err != nil {
+					return nil, err
+				}
+				return websocket.Listen(tls.NewListener(ln, srvConf), websocket.Options{}), nil
+			},
+			Dialer: websocket.Dialer(websocket.DialOptions{HTTPClient: client}),
+			Addr:   func(ln net.Listener) string { return "wss://" + ln.Addr().String() + "/tp" },
+		})
+	})
+}
+
+func Add(_ tp.CallCtx, n *int) (int, error) { return *n + 1, nil }
+
+// serveMux serves a web page and tp on one port.
+func serveMux(t *testing.T, opts websocket.Options) (*tp.Peer, string) {
+	srv := tptest.NewPeer(t, tp.PeerConfig{})
+	tp.HandleCall(srv.Router(), "/add", Add)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "a web app") })
+	mux.Handle("/tp", websocket.Handler(srv, opts))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return srv, ln.Addr().String()
+}
+
+// One port serves a web app and tp.
+func TestHandlerBesideAWebApp(t *testing.T) {
+	_, addr := serveMux(t, websocket.Options{})
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "a web app" {
+		t.Fatalf("the web app: %q", body)
+	}
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: websocket.Dialer(websocket.DialOptions{})})
+	sess := tptest.Dial(t, cli, "ws://"+addr+"/tp")
+	if n, err := tp.Call[int](context.Background(), sess, "/add", 1); err != nil || n != 2 {
+		t.Fatalf("over the mux: %d, %v", n, err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// What a hostile or confused client sends ends its own connection with
+// a WebSocket status saying why, and the server serves the next client.
+func TestBadInput(t *testing.T) {
+	_, addr := serveMux(t, websocket.Options{MessageLimit: 64 << 10})
+	for _, tt := range []struct {
+		name   string
+		dial   *cws.DialOptions
+		send   func(c *cws.Conn) error
+		status cws.StatusCode // 0: refused at the handshake
+	}{
+		{"a text message", &cws.DialOptions{Subprotocols: []string{"tp"}},
+			func(c *cws.Conn) error { return c.Write(context.Background(), cws.MessageText, []byte("hello")) }, cws.StatusUnsupportedData},
+		{"an oversized message", &cws.DialOptions{Subprotocols: []string{"tp"}},
+			func(c *cws.Conn) error {
+				return c.Write(context.Background(), cws.MessageBinary, make([]byte, 128<<10))
+			}, cws.StatusMessageTooBig}, // or a normal closure: tp closes on the read error first
+		{"no tp subprotocol", &cws.DialOptions{}, nil, cws.StatusPolicyViolation},
+		{"a page of another origin", &cws.DialOptions{Subprotocols: []string{"tp"}, HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}, nil, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, resp, err := cws.Dial(ctx, "ws://"+addr+"/tp", tt.dial)
+			if tt.status == 0 {
+				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("want a 403 at the handshake: %v, %v", resp, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if tt.send != nil {
+				tt.send(c)
+			}
+			for { // read what the server sends (its hello) until it closes
+				if _, _, err = c.Read(ctx); err != nil {
+					break
+				}
+			}
+			got := cws.CloseStatus(err)
+			if tt.status == cws.StatusMessageTooBig && got == cws.StatusNormalClosure {
+				got = tt.status // tp, closing on the read error, may have won the race
+			}
+			if got != tt.status {
+				t.Fatalf("closed with %v (%v), want %v", got, err, tt.status)
+			}
+		})
+	}
+	// The server is unharmed.
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: websocket.Dialer(websocket.DialOptions{})})
+	sess := tptest.Dial(t, cli, "ws://"+addr+"/tp")
+	if n, err := tp.Call[int](context.Background(), sess, "/add", 1); err != nil || n != 2 {
+		t.Fatalf("after the bad clients: %d, %v", n, err)
+	}
+}
+
+// A server that does not speak tp: the dial fails, saying so.
+func TestDialNotTP(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c, err := cws.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.Close(cws.StatusNormalClosure, "")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: websocket.Dialer(websocket.DialOptions{})})
+	if _, err := cli.Dial(context.Background(), "ws://"+ln.Addr().String()+"/"); err == nil || !strings.Contains(err.Error(), "does not speak tp") {
+		t.Fatalf("dialing a WebSocket server that is not tp: %v", err)
+	}
+}
