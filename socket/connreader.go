@@ -24,6 +24,7 @@ type connReader struct {
 	next int             // what the next buffer holds: small until reads fill it
 	buf  *[]byte         // nil when empty
 	r, w int
+	late error // an error a read returned with bytes, for the next read
 
 	// The raw read's state, kept here so its function is made once.
 	rawRead func(fd uintptr) bool
@@ -97,6 +98,13 @@ func (b *connReader) Read(p []byte) (int, error) {
 // fill reads at least one more byte into the buffer, keeping what is
 // there, or returns an error (and holds no buffer if it is empty).
 func (b *connReader) fill() error {
+	if err := b.late; err != nil {
+		b.late = nil
+		if b.Buffered() == 0 {
+			b.drop()
+		}
+		return err
+	}
 	if b.buf == nil {
 		b.get()
 	} else if b.r > 0 { // slide what is left to the front
@@ -115,6 +123,9 @@ func (b *connReader) fill() error {
 		return err
 	}
 	b.w += n
+	if n > 0 && err != nil { // the bytes first: the error comes with the next read
+		b.late, err = err, nil
+	}
 	if b.w == len(*b.buf) {
 		b.next = b.size // reads fill the buffer: give the next one room
 	} else if b.w < firstRead/2 {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -548,5 +549,42 @@ func TestWrappedConnReadThroughItsRead(t *testing.T) {
 	}
 	if cc.reads.Load() == 0 {
 		t.Fatal("the socket read around the wrapper's Read")
+	}
+}
+
+// eofConn returns its last bytes together with io.EOF, as io.Reader
+// allows (QUIC streams do).
+type eofConn struct {
+	net.Conn
+	data []byte
+}
+
+func (c *eofConn) Read(p []byte) (int, error) {
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	if len(c.data) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// A frame that arrives with the connection's end is read, then the end.
+func TestFrameWithEOF(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	frame, err := socket.Pack(rawproto.New()(), nil, &socket.Message{Type: socket.TypePush, ServiceMethod: "/last"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := socket.New(&eofConn{Conn: a, data: append(frame, frame...)}, rawproto.New(), socket.Config{})
+	for i := range 2 {
+		m := new(socket.Message)
+		if err := s.ReadMessage(m); err != nil || m.ServiceMethod != "/last" {
+			t.Fatalf("frame %d: %q, %v", i, m.ServiceMethod, err)
+		}
+	}
+	if err := s.ReadMessage(new(socket.Message)); status.From(err, 0, "").Code() != status.ConnClosed {
+		t.Fatalf("after the frames: %v", err)
 	}
 }
