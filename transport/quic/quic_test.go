@@ -1,0 +1,95 @@
+package quic_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/conformance"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
+	"github.com/seed-a9a850dd/tp/transport/quic"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+func TestConformance(t *testing.T) {
+	srvConf, cliConf := conformance.SelfSigned(t)
+	conformance.Run(t, conformance.Transport{
+		Listen: func(addr string) (net.Listener, error) {
+			if addr == "" {
+				addr = "127.0.0.1:0"
+			}
+			return quic.Listen(addr, srvConf, nil)
+		},
+		Dialer: quic.Dialer(cliConf, nil),
+		Addr:   func(ln net.Listener) string { return ln.Addr().String() },
+	})
+}
+
+func Add(_ tp.CallCtx, n *int) (int, error) { return *n + 1, nil }
+
+func server(t *testing.T) (string, *tls.Config) {
+	srvConf, cliConf := conformance.SelfSigned(t)
+	ln, err := quic.Listen("127.0.0.1:0", srvConf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tptest.NewPeer(t, tp.PeerConfig{})
+	tp.HandleCall(srv.Router(), "/add", Add)
+	go srv.Serve(ln)
+	return ln.Addr().String(), cliConf
+}
+
+// Bad peers get a clear error and a clean close; the server serves the
+// next client.
+func TestBadPeers(t *testing.T) {
+	addr, cliConf := server(t)
+	t.Run("another ALPN", func(t *testing.T) {
+		conf := cliConf.Clone()
+		conf.NextProtos = []string{"h3"}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := quicgo.DialAddr(ctx, addr, conf, nil)
+		if err == nil || !strings.Contains(err.Error(), "application protocol") {
+			t.Fatalf("a handshake offering h3: %v", err)
+		}
+	})
+	t.Run("a stream opened and never written", func(t *testing.T) {
+		conf := cliConf.Clone()
+		conf.NextProtos = []string{quic.ALPN}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := quicgo.DialAddr(ctx, addr, conf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseWithError(0, "")
+		if _, err := c.OpenStream(); err != nil {
+			t.Fatal(err)
+		}
+		// A second stream is over the peer's limit of one.
+		if _, err := c.OpenStream(); err == nil {
+			t.Fatal("a second stream was allowed")
+		}
+	})
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: quic.Dialer(cliConf, nil)})
+	sess := tptest.Dial(t, cli, addr)
+	if n, err := tp.Call[int](context.Background(), sess, "/add", 1); err != nil || n != 2 {
+		t.Fatalf("after the bad peers: %d, %v", n, err)
+	}
+	if st := sess.TLS(); st != nil {
+		t.Logf("TLS: %v", st.Version)
+	}
+}
+
+func TestListenNeedsACertificate(t *testing.T) {
+	if _, err := quic.Listen("127.0.0.1:0", &tls.Config{}, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Listen without a certificate: %v", err)
+	}
+}
