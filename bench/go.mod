@@ -7,6 +7,7 @@ require (
 	github.com/seed-a9a850dd/tp v0.0.0
 	github.com/seed-a9a850dd/tp/plugin/metrics v0.0.0-00010101000000-000000000000
 	github.com/seed-a9a850dd/tp/plugin/tracing v0.0.0-00010101000000-000000000000
+	github.com/seed-a9a850dd/tp/transport/quic v0.0.0-00010101000000-000000000000
 	github.com/seed-a9a850dd/tp/transport/websocket v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.uber.org/goleak v1.3.0
@@ -29,11 +30,13 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/quic-go/quic-go v0.65.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -45,5 +48,6 @@ replace (
 	github.com/seed-a9a850dd/tp => ../
 	github.com/seed-a9a850dd/tp/plugin/metrics => ../plugin/metrics
 	github.com/seed-a9a850dd/tp/plugin/tracing => ../plugin/tracing
+	github.com/seed-a9a850dd/tp/transport/quic => ../transport/quic
 	github.com/seed-a9a850dd/tp/transport/websocket => ../transport/websocket
 )

@@ -15,11 +15,17 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -27,6 +33,9 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/seed-a9a850dd/tp/transport/quic"
 )
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -48,7 +57,7 @@ type options struct {
 	child      string // internal: serve this system for a parent bench
 	plugins    string // tp plugins on both peers
 	streams    []int  // with -streams: the stream benchmark, over these stream counts
-	transport  string // tp's transport: tcp, unix or websocket
+	transport  string // tp's transport: tcp, unix, websocket or quic
 }
 
 func main() {
@@ -61,7 +70,7 @@ func main() {
 	flag.StringVar(&o.codec, "codec", "protobuf", "tp body codec: protobuf, json, ...")
 	flag.StringVar(&o.proto, "proto", "raw", "tp proto: raw, json or protobuf")
 	flag.StringVar(&o.xfer, "xfer", "", "tp xfer filters, comma-separated: gzip, md5")
-	flag.StringVar(&o.transport, "transport", "tcp", "tp's transport: tcp, unix or websocket (the other systems stay on TCP)")
+	flag.StringVar(&o.transport, "transport", "tcp", "tp's transport: tcp, unix, websocket or quic (the other systems stay on TCP)")
 	flag.StringVar(&o.plugins, "plugins", "", "tp plugins on both peers, comma-separated: noop (every hook, doing nothing), metrics, tracing")
 	flag.StringVar(&o.system, "system", "tp", "system to measure without -compare: tp, net/rpc or grpc")
 	flag.StringVar(&o.server, "server", "", "only serve, on this address, until interrupted")
@@ -190,6 +199,9 @@ func readListen(r io.Reader) (string, error) {
 // listenChild is the child's listener: a unix socket for tp over unix,
 // else loopback TCP (tp's WebSocket listener wraps it).
 func listenChild(o options) (net.Listener, error) {
+	if o.child == "tp" && o.transport == "quic" {
+		return quic.Listen("127.0.0.1:0", selfSigned(), nil)
+	}
 	if o.child == "tp" && o.transport == "unix" {
 		dir, err := os.MkdirTemp("", "tp-bench")
 		if err != nil {
@@ -198,4 +210,19 @@ func listenChild(o options) (net.Listener, error) {
 		return net.Listen("unix", filepath.Join(dir, "tp.sock"))
 	}
 	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// selfSigned is a TLS config with a certificate made for this run.
+func selfSigned() *tls.Config {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
