@@ -17,7 +17,8 @@
 // frames of one stream in order); the simple mapping comes first. The
 // ALPN protocol is "tp"; a peer offering another fails the handshake. A
 // peer may open one stream only (Config.MaxIncomingStreams is 1), and
-// must send on it within the handshake timeout.
+// must write on it within StreamTimeout (or the Config's
+// HandshakeIdleTimeout).
 package quic
 
 import (
@@ -37,7 +38,8 @@ import (
 const ALPN = "tp"
 
 // StreamTimeout bounds how long an accepted connection may take to open
-// and write on its stream.
+// and write on its stream, unless the quic.Config given to Listen sets
+// HandshakeIdleTimeout, which then bounds it.
 const StreamTimeout = 10 * time.Second
 
 // tlsFor returns a copy of conf speaking ALPN and TLS 1.3.
@@ -63,14 +65,16 @@ func configFor(conf *quic.Config) *quic.Config {
 // accepted have closed too (a graceful close finishes them first), so the
 // address is free again at once.
 type Listener struct {
-	ln     *quic.Listener
-	tr     *quic.Transport
-	udp    net.PacketConn
-	conns  chan net.Conn
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	ln    *quic.Listener
+	tr    *quic.Transport
+	udp   net.PacketConn
+	conns chan net.Conn
+	// streamTimeout bounds the wait for an accepted connection's stream.
+	streamTimeout time.Duration
+	ctx           context.Context
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	once          sync.Once
 
 	mu     sync.Mutex
 	open   int  // accepted conns not yet closed
@@ -93,7 +97,10 @@ func Listen(addr string, tlsConf *tls.Config, quicConf *quic.Config) (*Listener,
 		udp.Close()
 		return nil, err
 	}
-	l := &Listener{ln: ln, tr: tr, udp: udp, conns: make(chan net.Conn)}
+	l := &Listener{ln: ln, tr: tr, udp: udp, conns: make(chan net.Conn), streamTimeout: StreamTimeout}
+	if quicConf != nil && quicConf.HandshakeIdleTimeout > 0 {
+		l.streamTimeout = quicConf.HandshakeIdleTimeout
+	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(1)
 	go l.accept()
@@ -110,7 +117,7 @@ func (l *Listener) accept() {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			ctx, cancel := context.WithTimeout(l.ctx, StreamTimeout)
+			ctx, cancel := context.WithTimeout(l.ctx, l.streamTimeout)
 			s, err := c.AcceptStream(ctx)
 			cancel()
 			if err != nil {

@@ -60,7 +60,7 @@ func TestBadPeers(t *testing.T) {
 			t.Fatalf("a handshake offering h3: %v", err)
 		}
 	})
-	t.Run("a stream opened and never written", func(t *testing.T) {
+	t.Run("a second stream, past the limit of one", func(t *testing.T) {
 		conf := cliConf.Clone()
 		conf.NextProtos = []string{quic.ALPN}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -91,5 +91,44 @@ func TestBadPeers(t *testing.T) {
 func TestListenNeedsACertificate(t *testing.T) {
 	if _, err := quic.Listen("127.0.0.1:0", &tls.Config{}, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("Listen without a certificate: %v", err)
+	}
+}
+
+// A peer that connects and never opens or writes a stream is closed by
+// the server within its handshake timeout, and holds nothing after.
+func TestSilentPeerIsClosed(t *testing.T) {
+	srvConf, cliConf := conformance.SelfSigned(t)
+	ln, err := quic.Listen("127.0.0.1:0", srvConf, &quicgo.Config{HandshakeIdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tptest.NewPeer(t, tp.PeerConfig{})
+	go srv.Serve(ln)
+	conf := cliConf.Clone()
+	conf.NextProtos = []string{quic.ALPN}
+	for _, opens := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := quicgo.DialAddr(ctx, ln.Addr().String(), conf, nil)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opens { // a stream, never written: the server never sees it
+			if _, err := c.OpenStream(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		select {
+		case <-c.Context().Done():
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("closed after %v", d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a silent peer (stream opened: %v) was not closed", opens)
+		}
+		if srv.CountSession() != 0 {
+			t.Fatalf("%d sessions for silent peers", srv.CountSession())
+		}
 	}
 }
