@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -330,6 +331,11 @@ func (s *Session) serveFrom(resume *conn) {
 // handshake timeout; every tp peer sends a hello at once.
 func (s *Session) readLoop(cn *conn, first bool) error {
 	p, sock := s.peer, cn.sock
+	select {
+	case <-cn.greeted: // the hello was read already (a redial reads it)
+		first = false
+	default:
+	}
 	if t := p.cfg.HandshakeTimeout; t > 0 && first {
 		sock.SetReadDeadline(time.Now().Add(t))
 	}
@@ -386,6 +392,36 @@ func (s *Session) readLoop(cn *conn, first bool) error {
 			}
 		}
 	}
+}
+
+// readHello reads the peer's first frame on cn, unless a handshake hook
+// has seen it already: its hello, within timeout. A notice instead is
+// the peer's refusal, and its status is returned.
+func readHello(cn *conn, timeout time.Duration) *Status {
+	select {
+	case <-cn.greeted:
+		return nil
+	default:
+	}
+	sock := cn.sock
+	if timeout > 0 {
+		sock.SetReadDeadline(time.Now().Add(timeout))
+		defer sock.SetReadDeadline(time.Time{})
+	}
+	m := socket.AcquireMessage()
+	defer socket.ReleaseMessage(m)
+	if err := sock.ReadMessage(m); err != nil {
+		return status.From(err, CodeConnClosed, "no hello from the peer")
+	}
+	switch {
+	case m.Type != socket.TypePush || m.ServiceMethod != "":
+		return NewStatus(CodeBadMessage, fmt.Sprintf("the peer's first frame was a %s, not its hello", m.Type), nil)
+	case m.Status != nil:
+		return m.Status // the peer refused, and said why
+	}
+	cn.heard(m)
+	cn.greetedNow()
+	return nil
 }
 
 // errHandedOff ends a read loop whose reads another goroutine took over.
@@ -615,6 +651,17 @@ func (s *Session) redial(cause *Status) bool {
 			cn.cancel()
 			continue
 		}
+		// Connected only once the peer says hello: a dial that reaches no
+		// tp peer (a listener that is closing, a connectionless transport
+		// dialing into nothing) is a failed attempt, and the calls waiting
+		// for the redial go on waiting.
+		hello(cn)
+		if st := readHello(cn, p.cfg.HandshakeTimeout); st != nil {
+			p.logger.Debug("redial reached no tp peer", "session", s.ID(), "attempt", i+1, "status", st)
+			sock.Close()
+			cn.cancel()
+			continue
+		}
 		s.mu.Lock()
 		if s.loadState() == stateClosed { // closed while we dialed
 			s.mu.Unlock()
@@ -622,7 +669,6 @@ func (s *Session) redial(cause *Status) bool {
 			cn.cancel()
 			return false
 		}
-		hello(cn)
 		s.setState(stateActive)
 		close(s.up)
 		s.mu.Unlock()

@@ -133,3 +133,69 @@ func TestLogging(t *testing.T) {
 		t.Errorf("server log shows a body by its address, or not at all:\n%s", log)
 	}
 }
+
+// A redial that reaches something that is not a tp peer (a listener that
+// accepts and never speaks) is a failed attempt: calls made meanwhile wait
+// for a real peer, and succeed once one serves again.
+func TestRedialWaitsForHello(t *testing.T) {
+	srv := newPeer(t, tp.PeerConfig{})
+	srv.RouteCallFunc(Ping)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	go srv.Serve(ln)
+	cli := newPeer(t, tp.PeerConfig{RedialTimes: -1, RedialInterval: 10 * time.Millisecond, HandshakeTimeout: 200 * time.Millisecond})
+	sess := dial(t, cli, addr)
+	srv.Close()
+
+	// A black hole on the address: it accepts, and says nothing.
+	hole, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	held.Add(1)
+	go func() {
+		defer held.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var n int
+		done <- sess.Call(ctx, "/ping", 1, &n).Err()
+	}()
+	time.Sleep(500 * time.Millisecond) // redials reach the black hole meanwhile
+	select {
+	case err := <-done:
+		t.Fatalf("a call during the black hole ended: %v", err)
+	default:
+	}
+	hole.Close()
+	held.Wait()
+	srv2 := newPeer(t, tp.PeerConfig{})
+	srv2.RouteCallFunc(Ping)
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv2.Serve(ln2)
+	if err := <-done; err != nil {
+		t.Fatalf("the call once a peer serves again: %v", err)
+	}
+}

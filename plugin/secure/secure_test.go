@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -558,7 +560,8 @@ func TestReplayOnANewConnection(t *testing.T) {
 			// The server answers the replayed exchange, then refuses it
 			// and closes the connection.
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.Copy(io.Discard, conn); err != nil {
+			// Closed with data unread, the connection may end in a reset.
+			if _, err := io.Copy(io.Discard, conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("the server did not close the replayed connection: %v", err)
 			}
 			if got := noted.Load(); got != before+1 {
