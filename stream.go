@@ -718,6 +718,11 @@ func (s *Session) acceptStream(cn *conn, m *socket.Message) error {
 		if st == nil {
 			st = h.serveStream(c, str)
 		}
+		if st == nil && str.ctx.Err() != nil {
+			// The handler returned because the stream's context ended (its
+			// deadline, say): that is how the stream ends, not cleanly.
+			st = ctxStatus(str.ctx, "on the stream")
+		}
 		str.end(st, true) // nothing if it ended already
 	}) {
 		str.end(errPeerClosing, true)
