@@ -50,7 +50,7 @@ func TestCompareSmoke(t *testing.T) {
 	}
 
 	// tp over its other transports.
-	for _, tr := range []string{"unix", "websocket", "quic"} {
+	for _, tr := range []string{"unix", "websocket", "quic", "kcp"} {
 		table, err := exec.Command(exe, "-n", "200", "-c", "2", "-sessions", "1,2", "-transport", tr).Output()
 		if err != nil {
 			t.Fatalf("run with -transport %s: %v", tr, err)

@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seed-a9a850dd/tp/transport/kcp"
 	"github.com/seed-a9a850dd/tp/transport/quic"
 )
 
@@ -57,7 +58,7 @@ type options struct {
 	child      string // internal: serve this system for a parent bench
 	plugins    string // tp plugins on both peers
 	streams    []int  // with -streams: the stream benchmark, over these stream counts
-	transport  string // tp's transport: tcp, unix, websocket or quic
+	transport  string // tp's transport: tcp, unix, websocket, quic or kcp
 }
 
 func main() {
@@ -70,7 +71,7 @@ func main() {
 	flag.StringVar(&o.codec, "codec", "protobuf", "tp body codec: protobuf, json, ...")
 	flag.StringVar(&o.proto, "proto", "raw", "tp proto: raw, json or protobuf")
 	flag.StringVar(&o.xfer, "xfer", "", "tp xfer filters, comma-separated: gzip, md5")
-	flag.StringVar(&o.transport, "transport", "tcp", "tp's transport: tcp, unix, websocket or quic (the other systems stay on TCP)")
+	flag.StringVar(&o.transport, "transport", "tcp", "tp's transport: tcp, unix, websocket, quic or kcp (the other systems stay on TCP)")
 	flag.StringVar(&o.plugins, "plugins", "", "tp plugins on both peers, comma-separated: noop (every hook, doing nothing), metrics, tracing")
 	flag.StringVar(&o.system, "system", "tp", "system to measure without -compare: tp, net/rpc or grpc")
 	flag.StringVar(&o.server, "server", "", "only serve, on this address, until interrupted")
@@ -199,6 +200,9 @@ func readListen(r io.Reader) (string, error) {
 // listenChild is the child's listener: a unix socket for tp over unix,
 // else loopback TCP (tp's WebSocket listener wraps it).
 func listenChild(o options) (net.Listener, error) {
+	if o.child == "tp" && o.transport == "kcp" {
+		return kcp.Listen("127.0.0.1:0", kcp.Config{})
+	}
 	if o.child == "tp" && o.transport == "quic" {
 		return quic.Listen("127.0.0.1:0", selfSigned(), nil)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/seed-a9a850dd/tp/proto/jsonproto"
 	"github.com/seed-a9a850dd/tp/proto/pbproto"
 	"github.com/seed-a9a850dd/tp/proto/rawproto"
+	"github.com/seed-a9a850dd/tp/transport/kcp"
 	"github.com/seed-a9a850dd/tp/transport/quic"
 	"github.com/seed-a9a850dd/tp/transport/websocket"
 	"github.com/seed-a9a850dd/tp/xfer"
@@ -79,12 +80,14 @@ func newTP(o options) (*tpSystem, error) {
 		s.cfg.Network = "unix"
 	case "websocket":
 		s.cfg.Dialer = websocket.Dialer(websocket.DialOptions{})
+	case "kcp":
+		s.cfg.Dialer = kcp.Dialer(kcp.Config{})
 	case "quic":
 		// The child's certificate is made for the run: a benchmark on
 		// loopback trusts it unseen.
 		s.cfg.Dialer = quic.Dialer(&tls.Config{InsecureSkipVerify: true}, nil)
 	default:
-		return nil, fmt.Errorf("unknown -transport %q: want tcp, unix, websocket or quic", o.transport)
+		return nil, fmt.Errorf("unknown -transport %q: want tcp, unix, websocket, quic or kcp", o.transport)
 	}
 	var err error
 	if s.plugins, err = pluginSet(o.plugins); err != nil {

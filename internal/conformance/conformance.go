@@ -35,6 +35,16 @@ type Transport struct {
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Addr turns a listener's address into what Dial takes.
 	Addr func(ln net.Listener) string
+	// Plugins, if set, gives the plugins each peer needs on this
+	// transport (a heartbeat, where a closed connection is not seen).
+	Plugins func() []tp.Plugin
+}
+
+func (tr Transport) plugins() []tp.Plugin {
+	if tr.Plugins == nil {
+		return nil
+	}
+	return tr.Plugins()
 }
 
 // Run runs every case over tr.
@@ -89,7 +99,7 @@ func server(t *testing.T, tr Transport, cfg tp.PeerConfig, addr string, route fu
 		t.Fatal(err)
 	}
 	l := &conns{Listener: ln}
-	srv := tptest.NewPeer(t, cfg)
+	srv := tptest.NewPeer(t, cfg, tr.plugins()...)
 	if route != nil {
 		route(srv)
 	}
@@ -108,7 +118,7 @@ func server(t *testing.T, tr Transport, cfg tp.PeerConfig, addr string, route fu
 func client(t *testing.T, tr Transport, cfg tp.PeerConfig, addr string, route func(*tp.Peer)) (*tp.Peer, *tp.Session) {
 	t.Helper()
 	cfg.Dialer = tr.Dialer
-	cli := tptest.NewPeer(t, cfg)
+	cli := tptest.NewPeer(t, cfg, tr.plugins()...)
 	if route != nil {
 		route(cli)
 	}
@@ -356,7 +366,10 @@ func redial(t *testing.T, tr Transport) {
 	listenAddr := l.Addr().String()
 	srv.Close()
 	server(t, tr, tp.PeerConfig{}, listenAddr, func(p *tp.Peer) { routes(p, nil) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A redial into nothing (the old server gone, the new one not yet
+	// listening) may wait a handshake timeout (10 s) on a transport that
+	// cannot fail a dial (KCP): room for one such attempt.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		n, err := tp.Call[int](ctx, sess, "/add", 1)
