@@ -195,16 +195,36 @@ func Dialer(tlsConf *tls.Config, quicConf *quic.Config) func(ctx context.Context
 	}
 	tc, qc := tlsFor(tlsConf), configFor(quicConf)
 	return func(ctx context.Context, _, addr string) (net.Conn, error) {
-		c, err := quic.DialAddr(ctx, addr, tc, qc)
+		raddr, err := net.ResolveUDPAddr("udp", addr)
 		if err != nil {
+			return nil, fmt.Errorf("quic: %w", err)
+		}
+		udp, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			return nil, fmt.Errorf("quic: %w", err)
+		}
+		// Connection IDs of its own let the connection move to another
+		// path (Conn.QUIC().AddPath): a client with none cannot migrate.
+		tr := &quic.Transport{Conn: udp, ConnectionIDLength: 4}
+		c, err := tr.Dial(ctx, raddr, tc, qc)
+		if err != nil {
+			tr.Close()
+			udp.Close()
 			return nil, fmt.Errorf("quic: %w", err)
 		}
 		s, err := c.OpenStreamSync(ctx)
 		if err != nil {
 			c.CloseWithError(1, "tp: cannot open the stream")
+			tr.Close()
+			udp.Close()
 			return nil, fmt.Errorf("quic: %w", err)
 		}
-		return newConn(s, c), nil
+		conn := newConn(s, c)
+		conn.onClose = func() {
+			tr.Close()
+			udp.Close()
+		}
+		return conn, nil
 	}
 }
 
@@ -215,7 +235,7 @@ type Conn struct {
 	readDone chan struct{} // closed when a Read has returned an error (EOF: the peer's close)
 	readOnce sync.Once
 	once     sync.Once
-	onClose  func() // the listener's count, for accepted conns
+	onClose  func() // the listener's count for accepted conns; the socket's close for dialed ones
 }
 
 func newConn(s *quic.Stream, c *quic.Conn) *Conn {
@@ -257,6 +277,11 @@ func (c *Conn) Close() error {
 	})
 	return err
 }
+
+// QUIC is the QUIC connection: a client may move it to another network
+// path (AddPath with a Transport on the new socket, then the path's Probe
+// and Switch), and the session goes on.
+func (c *Conn) QUIC() *quic.Conn { return c.c }
 
 // LocalAddr is the connection's local UDP address.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }

@@ -132,3 +132,64 @@ func TestSilentPeerIsClosed(t *testing.T) {
 		}
 	}
 }
+
+// A client moves its connection to another UDP socket (a changed address,
+// as when a phone leaves Wi-Fi): the session goes on, and the server sees
+// the new address.
+func TestConnectionMigration(t *testing.T) {
+	srvConf, cliConf := conformance.SelfSigned(t)
+	ln, err := quic.Listen("127.0.0.1:0", srvConf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tptest.NewPeer(t, tp.PeerConfig{})
+	tp.HandleCall(srv.Router(), "/add", Add)
+	tp.HandleCall(srv.Router(), "/whoami", func(ctx tp.CallCtx, _ *int) (string, error) { return ctx.Session().RemoteAddr().String(), nil })
+	go srv.Serve(ln)
+
+	var conn *quic.Conn
+	d := quic.Dialer(cliConf, nil)
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d(ctx, network, addr)
+		if err == nil {
+			conn = c.(*quic.Conn)
+		}
+		return c, err
+	}})
+	sess := tptest.Dial(t, cli, ln.Addr().String())
+	before, err := tp.Call[string](context.Background(), sess, "/whoami", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quicgo.Transport{Conn: udp, ConnectionIDLength: 4}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	path, err := conn.QUIC().AddPath(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := path.Probe(ctx); err != nil {
+		t.Fatalf("probing the new path: %v", err)
+	}
+	if err := path.Switch(); err != nil {
+		t.Fatalf("switching to it: %v", err)
+	}
+	for i := range 20 {
+		if n, err := tp.Call[int](context.Background(), sess, "/add", i); err != nil || n != i+1 {
+			t.Fatalf("call %d after the move: %d, %v", i, n, err)
+		}
+	}
+	after, err := tp.Call[string](context.Background(), sess, "/whoami", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != udp.LocalAddr().String() || after == before {
+		t.Fatalf("the server saw %s before and %s after the move to %s", before, after, udp.LocalAddr())
+	}
+}
