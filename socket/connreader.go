@@ -56,6 +56,11 @@ func newConnReader(conn net.Conn, size int) *connReader {
 			b.rawRead = b.readFD
 		}
 	}
+	if b.raw == nil {
+		// A conn read through its Read holds the buffer while it waits
+		// anyway: small buffers would only cost more reads.
+		b.next = size
+	}
 	return b
 }
 
@@ -128,7 +133,7 @@ func (b *connReader) fill() error {
 	}
 	if b.w == len(*b.buf) {
 		b.next = b.size // reads fill the buffer: give the next one room
-	} else if b.w < firstRead/2 {
+	} else if b.w < firstRead/2 && b.raw != nil {
 		b.next = min(b.size, firstRead)
 	}
 	if err != nil && b.Buffered() == 0 {
