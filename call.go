@@ -126,10 +126,7 @@ func (c *CallCmd) decodeReply() {
 		st = run(p.plugins.postReadReplyBody, PostReadReplyBodyPlugin.PostReadReplyBody, ReadCtx(c))
 	}
 	c.stat, c.replied = st, true
-	m.Meta.Range(func(k, v string) bool {
-		c.inputMeta.Add(k, v)
-		return true
-	})
+	c.inputMeta.AddAll(&m.Meta)
 	c.input = nil
 	if p.cfg.PrintDetail {
 		p.logMessage("recv", c.sess, m, c.result)

@@ -81,10 +81,7 @@ func newStream(s *Session, cn *conn, m *socket.Message, local bool) *Stream {
 		window: int64(s.peer.cfg.StreamWindow), recvReady: make(chan struct{}, 1), sendReady: make(chan struct{}, 1),
 		granted: InitialStreamWindow, credit: InitialStreamWindow}
 	st.pipe = append(st.pipe, m.XferPipe...)
-	m.Meta.Range(func(k, v string) bool {
-		st.header.Add(k, v)
-		return true
-	})
+	st.header.AddAll(&m.Meta)
 	if st.codec == 0 {
 		st.codec = s.peer.cfg.BodyCodec
 	}
@@ -140,10 +137,7 @@ func (s *Session) OpenStream(ctx context.Context, method string, settings ...Mes
 		return nil, st
 	}
 	m.Meta.Reset() // the hooks may have set some (tracing's context)
-	str.header.Range(func(k, v string) bool {
-		m.Meta.Add(k, v)
-		return true
-	})
+	m.Meta.AddAll(&str.header)
 	if err := cn.sock.WriteMessage(ctx, m); err != nil {
 		st := s.writeFailed(cn, err, "cannot open the stream")
 		str.end(st, false)
@@ -178,10 +172,7 @@ func (st *Stream) control(t socket.Type, reason *Status, payload []byte, meta ..
 	m := socket.AcquireMessage()
 	m.Type, m.Seq, m.Status, m.Payload = t, st.id, reason, payload
 	for _, md := range meta {
-		md.Range(func(k, v string) bool {
-			m.Meta.Add(k, v)
-			return true
-		})
+		m.Meta.AddAll(md)
 	}
 	st.cn.sock.QueueMessage(m)
 	socket.ReleaseMessage(m)
@@ -219,10 +210,7 @@ func (st *Stream) Trailer() *Meta {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	t := new(socket.Meta)
-	st.trailer.Range(func(k, v string) bool {
-		t.Add(k, v)
-		return true
-	})
+	t.AddAll(&st.trailer)
 	return t
 }
 
@@ -405,10 +393,7 @@ func (st *Stream) CloseSend() error {
 	m := socket.AcquireMessage()
 	defer socket.ReleaseMessage(m)
 	m.Type, m.Seq = socket.TypeClose, st.id
-	st.outTrailer.Range(func(k, v string) bool {
-		m.Meta.Add(k, v)
-		return true
-	})
+	m.Meta.AddAll(&st.outTrailer)
 	st.mu.Unlock()
 	// In order after the DATA this end sent: it waits for room as they did.
 	if err := st.cn.sock.WriteMessage(st.ctx, m); err != nil {
@@ -625,10 +610,7 @@ func (s *Session) streamFrame(cn *conn, m *socket.Message) error {
 		st.mu.Lock()
 		st.closedIn = true
 		st.trailer.Reset()
-		m.Meta.Range(func(k, v string) bool {
-			st.trailer.Add(k, v)
-			return true
-		})
+		st.trailer.AddAll(&m.Meta)
 		both := st.closedOut
 		st.mu.Unlock()
 		signal(st.recvReady)
@@ -638,10 +620,7 @@ func (s *Session) streamFrame(cn *conn, m *socket.Message) error {
 	case socket.TypeEnd:
 		st.mu.Lock()
 		st.trailer.Reset()
-		m.Meta.Range(func(k, v string) bool {
-			st.trailer.Add(k, v)
-			return true
-		})
+		st.trailer.AddAll(&m.Meta)
 		st.mu.Unlock()
 		why := m.Status
 		switch {

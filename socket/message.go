@@ -78,6 +78,9 @@ func (m *Meta) Values(key string) []string {
 // Add appends a pair, keeping any earlier values of key.
 func (m *Meta) Add(key, value string) { m.kv = append(m.kv, key, value) }
 
+// AddAll adds every pair of src, in order.
+func (m *Meta) AddAll(src *Meta) { m.kv = append(m.kv, src.kv...) }
+
 // Set replaces every value of key with value.
 func (m *Meta) Set(key, value string) {
 	m.Del(key)

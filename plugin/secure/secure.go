@@ -56,6 +56,7 @@ package secure
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -601,25 +602,12 @@ func additional(m *socket.Message) []byte {
 		return true
 	})
 	slices.SortFunc(pairs, func(a, b [2]string) int {
-		if c := cmpString(a[0], b[0]); c != 0 {
-			return c
-		}
-		return cmpString(a[1], b[1])
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
 	for _, kv := range pairs {
 		ad = appendString(appendString(ad, kv[0]), kv[1])
 	}
 	return ad
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func appendString(b []byte, s string) []byte {
