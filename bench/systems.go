@@ -47,7 +47,7 @@ type client interface {
 	close()
 }
 
-var systemNames = []string{"tp", "net/rpc", "grpc", "echo"}
+var systemNames = []string{"tp", "net/rpc", "grpc", "echo", "echo+pb"}
 
 func newSystem(name string, o options) (system, error) {
 	switch name {
@@ -59,6 +59,8 @@ func newSystem(name string, o options) (system, error) {
 		return gRPC{}, nil
 	case "echo":
 		return echoSystem{}, nil
+	case "echo+pb":
+		return echoSystem{pb: true}, nil
 	}
 	return nil, fmt.Errorf("unknown system %q: want one of %s", name, strings.Join(systemNames, ", "))
 }
