@@ -136,14 +136,16 @@ type Listener struct {
 	ln    net.Listener
 	srv   *http.Server
 	conns chan net.Conn
-	done  chan struct{}
+	done  chan struct{} // closed by Close
+	ended chan struct{} // closed when the HTTP server stops serving ln
+	err   error         // why it stopped; set before ended is closed
 	once  sync.Once
 	wg    sync.WaitGroup
 }
 
 // Listen serves on ln (a TCP listener, or a TLS one for wss://).
 func Listen(ln net.Listener, opts Options) *Listener {
-	l := &Listener{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &Listener{ln: ln, conns: make(chan net.Conn), done: make(chan struct{}), ended: make(chan struct{})}
 	l.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := accept(w, r, opts)
 		if !ok {
@@ -155,12 +157,19 @@ func Listen(ln net.Listener, opts Options) *Listener {
 			<-conn.closed // the request lives as long as the connection
 		case <-l.done:
 			conn.Close()
+		case <-l.ended:
+			conn.Close()
 		}
 	})}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		l.srv.Serve(ln)
+		err := l.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = net.ErrClosed
+		}
+		l.err = fmt.Errorf("websocket: %w", err)
+		close(l.ended)
 	}()
 	return l
 }
@@ -178,13 +187,16 @@ func (c *closeNotify) Close() error {
 	return err
 }
 
-// Accept returns the next upgraded connection.
+// Accept returns the next upgraded connection. It fails once the Listener
+// is closed, or once the listener under it is closed or fails.
 func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
 	case <-l.done:
 		return nil, net.ErrClosed
+	case <-l.ended:
+		return nil, l.err
 	}
 }
 

@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -176,5 +177,34 @@ func TestDialNotTP(t *testing.T) {
 	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: websocket.Dialer(websocket.DialOptions{})})
 	if _, err := cli.Dial(context.Background(), "ws://"+ln.Addr().String()+"/"); err == nil || !strings.Contains(err.Error(), "does not speak tp") {
 		t.Fatalf("dialing a WebSocket server that is not tp: %v", err)
+	}
+}
+
+// TestAcceptEndsWithItsListener: when the listener under a Listener is
+// closed by its owner or fails, Accept returns that error rather than
+// waiting forever, so the Peer serving it returns.
+func TestAcceptEndsWithItsListener(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := websocket.Listen(tcp, websocket.Options{})
+	defer l.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		got <- err
+	}()
+	tcp.Close()
+	select {
+	case err := <-got:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept returned %v, want net.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Accept still waits after its listener was closed")
+	}
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a later Accept returned %v", err)
 	}
 }
