@@ -22,9 +22,10 @@
 //
 // Everything else is tp's: redial (the URL is the address), deadlines,
 // plugins, streams. TLS is the URL's: wss:// with the TLS config of
-// DialOptions.HTTPClient. A dialed connection has no real addresses
-// (coder/websocket does not expose them), so plugin/auth sees it as not
-// loopback and not TLS.
+// DialOptions.HTTPClient. The dialer passes each masked message to the
+// network in one write (coder/websocket alone writes it 4 KiB at a time).
+// A dialed connection has no real addresses (coder/websocket does not
+// expose them), so plugin/auth sees it as not loopback and not TLS.
 package websocket
 
 import (
@@ -113,7 +114,7 @@ func Handler(peer *tp.Peer, opts Options) http.Handler {
 func Dialer(opts DialOptions) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, _, addr string) (net.Conn, error) {
 		c, resp, err := websocket.Dial(ctx, addr, &websocket.DialOptions{
-			HTTPClient: opts.HTTPClient, HTTPHeader: opts.Header, Subprotocols: []string{Subprotocol}})
+			HTTPClient: coalescingClient(opts.HTTPClient), HTTPHeader: opts.Header, Subprotocols: []string{Subprotocol}})
 		if err != nil {
 			if resp != nil {
 				return nil, fmt.Errorf("websocket: %s answered %s: %w", addr, resp.Status, err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,5 +207,50 @@ func TestAcceptEndsWithItsListener(t *testing.T) {
 	}
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("a later Accept returned %v", err)
+	}
+}
+
+// countingConn counts the writes made on a dialed TCP connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func Size(_ tp.CallCtx, b *[]byte) (int, error) { return len(*b), nil }
+
+// TestDialerWritesAMessageAtOnce: a client masks what it sends through
+// coder/websocket's 4 KiB buffer; a 256 KiB call must still reach the
+// network in one write, not sixty-four.
+func TestDialerWritesAMessageAtOnce(t *testing.T) {
+	srv, addr := serveMux(t, websocket.Options{MessageLimit: 1 << 20})
+	tp.HandleCall(srv.Router(), "/size", Size)
+	var writes atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &writes}, nil
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	cli := tptest.NewPeer(t, tp.PeerConfig{Dialer: websocket.Dialer(websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})})
+	sess := tptest.Dial(t, cli, "ws://"+addr+"/tp")
+	if _, err := tp.Call[int](context.Background(), sess, "/size", []byte("warm")); err != nil {
+		t.Fatal(err) // and the session's setup is all written
+	}
+	body := make([]byte, 256<<10)
+	for range 3 {
+		before := writes.Load()
+		if n, err := tp.Call[int](context.Background(), sess, "/size", body); err != nil || n != len(body) {
+			t.Fatalf("call: %d, %v", n, err)
+		}
+		if w := writes.Load() - before; w != 1 {
+			t.Fatalf("a 256 KiB call took %d writes, want 1", w)
+		}
 	}
 }
