@@ -27,6 +27,7 @@ type CallCmd struct {
 	sync          bool               // a caller waits and decodes the reply itself
 	replied       bool               // the outcome came from the remote's reply
 	unsent        bool               // the socket was closed before the call was written
+	writing       bool               // the call was handed to the socket
 	cancel        context.CancelFunc // ends the call's own deadline, if it has one
 	deadline      time.Time          // the deadline the request carried
 	ctx           context.Context    // the caller's, for hooks
@@ -65,6 +66,18 @@ func (c *CallCmd) Err() error {
 		return nil
 	}
 	return c.stat
+}
+
+// NeverRan reports whether the call failed in a way that proves it never
+// ran on the peer: it was never written (the session was closed or
+// unreachable, a hook or the context stopped it first, the connection
+// ended before it left), or the peer refused it unrun because it is
+// shutting down, which it had said on that connection. Such a call may be
+// sent again elsewhere, whatever it does. A call that failed any other way
+// (a connection that broke while it waited, a deadline, a reply with an
+// error) may have run. A call that succeeded reports false.
+func (c *CallCmd) NeverRan() bool {
+	return c.stat != nil && (!c.writing || c.resend())
 }
 
 // Result returns the result value passed to Call, filled by the reply.

@@ -531,6 +531,16 @@ func (p *Peer) Close() error {
 }
 
 func (p *Peer) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, pl := range p.plugins.preClose {
+		if err := pl.PreClose(ctx); err != nil {
+			p.logger.Warn("PreClose hook failed", "plugin", pl.(Plugin).Name(), "err", err)
+			errs = append(errs, fmt.Errorf("tp: PreClose of %s: %w", pl.(Plugin).Name(), err))
+		}
+	}
+
 	p.mu.Lock()
 	p.closing.Store(true)
 	lns := make([]net.Listener, 0, len(p.listeners))
@@ -549,10 +559,6 @@ func (p *Peer) shutdown() error {
 	for _, s := range starting {
 		s.sock().Close() // its hooks fail, and it is refused
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-	defer cancel()
-	var errs []error
-
 	// Tell every peer before refusing its calls: one that can redial holds
 	// new calls for a new connection, which a successor process sharing
 	// the listener may serve, so nothing is lost.

@@ -43,6 +43,14 @@ type (
 	PostListenPlugin interface {
 		PostListen(net.Addr) error
 	}
+	// PreClosePlugin runs first in Close, while the peer still serves
+	// everyone, within ctx (the shutdown timeout): a plugin that announced
+	// the peer somewhere (a registry) takes it out there, so new work goes
+	// elsewhere before the peer starts refusing it. An error is logged and
+	// joined to what Close returns; the close goes on.
+	PreClosePlugin interface {
+		PreClose(ctx context.Context) error
+	}
 )
 
 // Session stages.
@@ -214,6 +222,7 @@ type plugins struct {
 	postNewPeer []PostNewPeerPlugin
 	postReg     []PostRegPlugin
 	postListen  []PostListenPlugin
+	preClose    []PreClosePlugin
 
 	postDial       []PostDialPlugin
 	postAccept     []PostAcceptPlugin
@@ -257,6 +266,7 @@ func (c *plugins) with(ps ...Plugin) *plugins {
 		add(&n.postNewPeer, p)
 		add(&n.postReg, p)
 		add(&n.postListen, p)
+		add(&n.preClose, p)
 		addHandshake(&n.postDial, p)
 		addHandshake(&n.postAccept, p)
 		add(&n.postDisconnect, p)
@@ -288,7 +298,7 @@ var hookTypes = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for _, t := range []reflect.Type{
 		reflect.TypeFor[PreNewPeerPlugin](), reflect.TypeFor[PostNewPeerPlugin](), reflect.TypeFor[PostRegPlugin](),
-		reflect.TypeFor[PostListenPlugin](), reflect.TypeFor[PostDialPlugin](), reflect.TypeFor[PostAcceptPlugin](),
+		reflect.TypeFor[PostListenPlugin](), reflect.TypeFor[PreClosePlugin](), reflect.TypeFor[PostDialPlugin](), reflect.TypeFor[PostAcceptPlugin](),
 		reflect.TypeFor[CallDonePlugin](), reflect.TypeFor[PostDisconnectPlugin](),
 		reflect.TypeFor[StreamOpenPlugin](), reflect.TypeFor[StreamDonePlugin](),
 		reflect.TypeFor[PreWriteCallPlugin](), reflect.TypeFor[PostWriteCallPlugin](), reflect.TypeFor[PreWriteReplyPlugin](),

@@ -2,6 +2,7 @@ package tp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -240,5 +241,37 @@ func TestCallDoneOnEveryOutcome(t *testing.T) {
 	defer done.mu.Unlock()
 	if !slices.Equal(done.codes, want) {
 		t.Fatalf("CallDone saw %v, want %v", done.codes, want)
+	}
+}
+
+// deregister is a PreClose hook that checks the peer still serves while it
+// runs: a registry takes the peer out before the peer refuses work.
+type deregister struct {
+	sess  *tp.Session
+	err   error
+	calls chan error
+}
+
+func (d *deregister) Name() string { return "deregister" }
+
+func (d *deregister) PreClose(ctx context.Context) error {
+	var n int
+	d.calls <- d.sess.Call(ctx, "/ping", 1, &n).Err()
+	return d.err
+}
+
+func TestPreCloseRunsWhileServing(t *testing.T) {
+	d := &deregister{err: errors.New("registry unreachable"), calls: make(chan error, 1)}
+	srv := newPeer(t, tp.PeerConfig{}, d)
+	srv.RouteCallFunc(Ping)
+	addr := serve(t, srv)
+	cli := newPeer(t, tp.PeerConfig{})
+	d.sess = dial(t, cli, addr)
+	err := srv.Close()
+	if got := <-d.calls; got != nil {
+		t.Fatalf("a call made while PreClose runs: %v; the peer should still serve", got)
+	}
+	if !errors.Is(err, d.err) {
+		t.Fatalf("Close returned %v; want the PreClose error joined", err)
 	}
 }

@@ -271,6 +271,7 @@ func (s *Session) send(ctx context.Context, c *CallCmd, arg any, settings []Mess
 	if !c.sync && ctx.Err() != nil { // ended before registered, so the AfterFunc found nothing
 		return ctx, withdraw(ctxStatus(ctx, "sending the call"))
 	}
+	c.writing = true
 	if err := cn.sock.WriteMessage(ctx, m); err != nil {
 		st := s.writeFailed(cn, err, "cannot send the call")
 		// A call the socket never took never left: safe to send again,
