@@ -3,10 +3,12 @@ package tp_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/seed-a9a850dd/tp"
+	"github.com/seed-a9a850dd/tp/internal/tptest"
 )
 
 func Fail(tp.CallCtx, *int) (int, error) { return 0, errors.New("no") }
@@ -85,4 +87,40 @@ func TestNeverRan(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A peer that closes under load loses no call of a session that cannot
+// redial: the session stops sending once it hears the notice and leaves
+// when its calls are done, so every call either runs or fails provably
+// unrun (a caller with other peers sends those elsewhere). Before, the
+// session stayed and kept sending, and calls that crossed the closing
+// connection failed as if they might have run.
+func TestCloseUnderLoadLosesNoCall(t *testing.T) {
+	for range 5 {
+		srv, _, sess := pair(t, tp.PeerConfig{ShutdownTimeout: 5 * time.Second}, tp.PeerConfig{}, func(srv *tp.Peer) { srv.RouteCallFunc(Slow) })
+		var lost atomic.Int64
+		var first atomic.Value
+		stop := callers(20, func() bool {
+			c := sess.Call(context.Background(), "/slow", 1, new(int))
+			if c.Err() != nil && !c.NeverRan() {
+				lost.Add(1)
+				first.CompareAndSwap(nil, c.Err())
+			}
+			return c.Err() == nil
+		})
+		time.Sleep(20 * time.Millisecond)
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		if n := lost.Load(); n > 0 {
+			t.Fatalf("%d calls failed as if they might have run, the first: %v", n, first.Load())
+		}
+		tptest.WaitFor(t, "the session to leave", func() bool { return !sess.Health() })
+		select {
+		case <-sess.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the session did not close after its peer did")
+		}
+	}
 }

@@ -171,9 +171,11 @@ func (s *Session) LocalAddr() net.Addr { return s.sock().LocalAddr() }
 // RemoteAddr returns the remote address of the current connection.
 func (s *Session) RemoteAddr() net.Addr { return s.sock().RemoteAddr() }
 
-// Health reports whether the session is connected: not closed, and not
-// waiting for a redial.
-func (s *Session) Health() bool { return s.loadState() == stateActive }
+// Health reports whether the session takes new work: it is connected, not
+// waiting for a redial, and not leaving a peer that shuts down.
+func (s *Session) Health() bool {
+	return s.loadState() == stateActive && !s.cur.Load().draining.Load()
+}
 
 // TLS returns the TLS state of the current connection, or nil when it is
 // not a TLS connection.
@@ -254,7 +256,9 @@ func (s *Session) loadState() sessionState { return sessionState(s.state.Load())
 // ends.
 func (s *Session) conn(ctx context.Context) (*conn, *Status) {
 	if s.loadState() == stateActive { // the common case, without the lock every caller would share
-		return s.cur.Load(), nil
+		if cn := s.cur.Load(); !cn.draining.Load() {
+			return cn, nil
+		}
 	}
 	for {
 		s.mu.Lock()
@@ -262,7 +266,10 @@ func (s *Session) conn(ctx context.Context) (*conn, *Status) {
 		s.mu.Unlock()
 		switch state {
 		case stateActive:
-			return s.cur.Load(), nil
+			if cn := s.cur.Load(); !cn.draining.Load() {
+				return cn, nil
+			}
+			return nil, errLeaving
 		case stateClosed:
 			return nil, s.cur.Load().endStatus(errSessionClosed)
 		}
@@ -275,6 +282,12 @@ func (s *Session) conn(ctx context.Context) (*conn, *Status) {
 }
 
 var errSessionClosed = status.New(CodeConnClosed, "session is closed", nil)
+
+// errLeaving refuses new work on a session that cannot redial and is
+// leaving a peer that shuts down: nothing of it is sent.
+var errLeft = status.New(CodeShuttingDown, "the peer shut down; the session left it once its calls were done", nil)
+
+var errLeaving = status.New(CodeShuttingDown, "the peer is shutting down; the session takes no new work and closes once its calls are done", nil)
 
 func ctxStatus(ctx context.Context, doing string) *Status {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -304,6 +317,9 @@ func (s *Session) serveFrom(resume *conn) {
 			return // another goroutine reads cn now, and ends it
 		}
 		st := status.From(err, CodeConnClosed, "connection closed")
+		if cn.draining.Load() && !s.canRedial() {
+			st = errLeft // it ended its reads itself, leaving
+		}
 		var notice *closeNotice
 		if errors.As(err, &notice) {
 			st = notice.st     // the peer said why: callers get its word
@@ -511,38 +527,39 @@ func (s *Session) shutdownNotice(cn *conn, answer string) {
 		return
 	}
 	cn.noticed.Store(true)
-	if !s.drain(cn) {
-		notify(cn, NewStatus(CodeShuttingDown, "staying on this connection", nil), answerKey, "stay")
-	}
+	s.drain(cn)
 }
 
 // drain answers a peer's shutdown notice: the peer still replies to the
 // calls it has, but takes no new ones. A session that can redial holds new
 // calls until it has, on a new connection (which the peer's successor
-// process may serve); one that cannot just carries on.
+// process may serve); one that cannot refuses them at once with
+// errLeaving, unsent, so its owner may send them elsewhere, and ends.
 //
 // Draining, the session tells the peer it will leave, so the peer waits
 // for it rather than cutting the connection, and closes the connection
 // itself once the calls on it are done both ways (its own, and those it
 // serves for the peer): calls the peer got late are still answered, and
 // no data is lost to a reset.
-func (s *Session) drain(cn *conn) bool {
-	if !s.canRedial() {
-		return false
-	}
+func (s *Session) drain(cn *conn) {
+	redial := s.canRedial()
+	s.mu.Lock() // before the flag: conn sees a draining connection only once the state says what to do
 	if cn.draining.Swap(true) {
-		return true
+		s.mu.Unlock()
+		return
 	}
-	s.mu.Lock()
-	if s.loadState() == stateActive && s.cur.Load() == cn {
+	if redial && s.loadState() == stateActive && s.cur.Load() == cn {
 		s.setState(stateRedialing)
 		s.up = make(chan struct{})
 	}
 	s.mu.Unlock()
 	notify(cn, NewStatus(CodeShuttingDown, "moving to a new connection", nil), answerKey, "move")
-	s.peer.logger.Info("peer is shutting down; new calls wait for a new connection", "session", s.ID())
+	if redial {
+		s.peer.logger.Info("peer is shutting down; new calls wait for a new connection", "session", s.ID())
+	} else {
+		s.peer.logger.Info("peer is shutting down; the session closes once its calls are done", "session", s.ID())
+	}
 	s.leaveIfDone(cn)
-	return true
 }
 
 // leaveIfDone ends a draining connection once nothing is in flight on it
