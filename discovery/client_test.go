@@ -25,10 +25,10 @@ type server struct {
 	addr     string
 	calls    atomic.Int64
 	pushes   atomic.Int64
-	slow     atomic.Int64 // ms each /who waits
-	failNext atomic.Int64 // /who calls to fail with CodeInternal
+	slow     atomic.Int64  // ms each /who waits
+	failNext atomic.Int64  // /who calls to fail with CodeInternal
 	crashes  *atomic.Int64 // /crash calls to end their session, shared by the servers
-	down     atomic.Bool  // /who fails with CodeInternal
+	down     atomic.Bool   // /who fails with CodeInternal
 }
 
 // Who is the service's route: it answers with the server's index.
