@@ -60,6 +60,17 @@ func TestCompareSmoke(t *testing.T) {
 		}
 	}
 
+	// The discovery client over one and two server processes.
+	table, err = exec.Command(exe, "-pool", "1,2", "-n", "300", "-c", "4", "-rounds", "1").Output()
+	if err != nil {
+		t.Fatalf("run -pool: %v", err)
+	}
+	for _, row := range []string{"| 4 | session | 1 |", "| 4 | pool/1 | 1 |", "| 4 | pool/2 | 2 |"} {
+		if !strings.Contains(string(table), row) || !strings.Contains(string(table), "| 0 |\n") {
+			t.Fatalf("-pool: no clean row %q:\n%s", row, table)
+		}
+	}
+
 	// The stream benchmark: tp and gRPC, over 1 and 3 streams.
 	out, err = exec.Command(exe, "-compare", "-rounds", "1", "-n", "300", "-streams", "1,3", "-json").Output()
 	if err != nil {

@@ -58,13 +58,14 @@ type options struct {
 	child      string // internal: serve this system for a parent bench
 	plugins    string // tp plugins on both peers
 	streams    []int  // with -streams: the stream benchmark, over these stream counts
+	pool       []int  // with -pool: the discovery client over these server counts
 	transport  string // tp's transport: tcp, unix, websocket, quic or kcp
 }
 
 func main() {
 	log.SetFlags(0)
 	var o options
-	var callers, sessions, streams string
+	var callers, sessions, streams, pool string
 	flag.StringVar(&callers, "c", "100,1000", "concurrent callers, a comma-separated list")
 	flag.StringVar(&sessions, "sessions", "1,100", "sessions (connections) the callers share, a comma-separated list")
 	flag.IntVar(&o.n, "n", 200_000, "calls per measurement")
@@ -82,6 +83,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per system with -compare")
 	flag.StringVar(&o.child, "child", "", "internal: serve this system on loopback for a parent bench")
 	flag.StringVar(&streams, "streams", "", "run the stream benchmark instead, over these stream counts on one connection (comma-separated, such as 1,100); with -compare, tp against gRPC bidi streaming")
+	flag.StringVar(&pool, "pool", "", "run the discovery client benchmark instead: a bare session to one server against a discovery.Client over these numbers of server processes (comma-separated, such as 1,2,3), in -rounds alternating rounds")
 	flag.Parse()
 	var err error
 	if o.callers, err = ints(callers); err != nil {
@@ -89,6 +91,11 @@ func main() {
 	}
 	if o.sessions, err = ints(sessions); err != nil {
 		log.Fatalf("-sessions: %v", err)
+	}
+	if pool != "" {
+		if o.pool, err = ints(pool); err != nil {
+			log.Fatalf("-pool: %v", err)
+		}
 	}
 	if streams != "" {
 		if o.streams, err = ints(streams); err != nil {
@@ -106,6 +113,8 @@ func main() {
 		err = serveForever(o)
 	case len(o.streams) > 0:
 		err = measureStreams(o)
+	case len(o.pool) > 0:
+		err = measurePool(o)
 	default:
 		err = measure(o)
 	}

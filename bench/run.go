@@ -110,13 +110,18 @@ func measureOne(o options, name string, l layout, prog *progress) (result, error
 		return result{}, err
 	}
 	defer cl.close()
+	return measureClient(o, name, l, cl, prog, srv.cpu), nil
+}
 
+// measureClient warms cl up, then measures o.n calls. serverCPU is the CPU
+// the servers have used so far.
+func measureClient(o options, name string, l layout, cl client, prog *progress, serverCPU func() time.Duration) result {
 	load(cl, l, min(o.n/10, 20_000), nil) // warm up: connections, pools, caches
-	cpu0, srv0 := selfCPU(), srv.cpu()
+	cpu0, srv0 := selfCPU(), serverCPU()
 	start := time.Now()
 	lat, errs := load(cl, l, o.n, prog)
 	wall := time.Since(start)
-	cpu := selfCPU() - cpu0 + srv.cpu() - srv0
+	cpu := selfCPU() - cpu0 + serverCPU() - srv0
 
 	res := result{System: name, Callers: l.callers, Sessions: l.sessions, Calls: o.n, Errors: errs,
 		Throughput: float64(o.n) / wall.Seconds()}
@@ -133,7 +138,7 @@ func measureOne(o options, name string, l layout, prog *progress) (result, error
 	res.P50MS = ms(lat[len(lat)*50/100])
 	res.P99MS = ms(lat[len(lat)*99/100])
 	res.P999MS = ms(lat[len(lat)*999/1000])
-	return res, nil
+	return res
 }
 
 // load makes n calls from l.callers goroutines, caller k on session k mod
