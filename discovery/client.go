@@ -221,19 +221,26 @@ func (c *Client) refresh() {
 
 // waitable reports whether a caller finding no endpoint should wait: the
 // resolver has not answered yet, or an endpoint's first dial is under way.
-// It returns the channel that says when to look again.
-func (c *Client) waitable() (bool, <-chan struct{}) {
+func (c *Client) waitable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.resolved.Load() {
-		return true, c.changed
+		return true
 	}
 	for _, e := range c.eps {
 		if !e.tried.Load() {
-			return true, c.changed
+			return true
 		}
 	}
-	return false, c.changed
+	return false
+}
+
+// changes returns the channel closed at the next change of the connected
+// set.
+func (c *Client) changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
 }
 
 var errClosed = tp.NewStatus(tp.CodeConnClosed, "discovery: the client is closed", nil)
@@ -259,6 +266,7 @@ func (c *Client) pick(r *Request, avoid []*endpoint, prefer *endpoint) (e *endpo
 		if c.closed.Load() {
 			return nil, nil, false, errClosed
 		}
+		changed := c.changes() // before the set is read: a change after it wakes the wait below
 		now := time.Now()
 		pk.cands, pk.eps = pk.cands[:0], pk.eps[:0]
 		for _, x := range *c.up.Load() {
@@ -296,8 +304,13 @@ func (c *Client) pick(r *Request, avoid []*endpoint, prefer *endpoint) (e *endpo
 			}
 			return e, s, probe, nil
 		}
-		wait, changed := c.waitable()
-		if !wait {
+		select {
+		case <-changed:
+			skip = skip[:0]
+			continue // the set changed since it was read
+		default:
+		}
+		if !c.waitable() {
 			return nil, nil, false, c.noEndpoint(avoid)
 		}
 		if waitUntil.IsZero() {
@@ -448,21 +461,28 @@ func retryable(code tp.Code) bool {
 }
 
 // backup runs the call on one endpoint and, if it has not answered within
-// BackupDelay or failed, on another too; the first good reply wins.
+// BackupDelay or failed, on another too; the first good reply wins. It
+// returns once both attempts have ended: the loser is canceled, which
+// ends it at once.
 func (c *Client) backup(ctx context.Context, serviceMethod string, arg, result any, settings []tp.MessageSetting) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type outcome struct {
 		val any
 		err error
 	}
 	done := make(chan outcome, 2)
+	running := 0
+	defer func() {
+		cancel()
+		for ; running > 0; running-- {
+			<-done
+		}
+	}()
 	var first atomic.Pointer[endpoint]
 	start := func(avoid []*endpoint, picked func(*endpoint)) {
 		val := fresh(result)
-		c.wg.Add(1)
+		running++
 		go func() {
-			defer c.wg.Done()
 			_, err := c.call(ctx, serviceMethod, arg, val, settings, FailFast, avoid, picked)
 			done <- outcome{val, err}
 		}()
@@ -471,7 +491,7 @@ func (c *Client) backup(ctx context.Context, serviceMethod string, arg, result a
 	t := time.NewTimer(c.cfg.BackupDelay)
 	defer t.Stop()
 	var last error
-	running, backedUp := 1, false
+	backedUp := false
 	for running > 0 {
 		select {
 		case <-t.C:
@@ -488,7 +508,6 @@ func (c *Client) backup(ctx context.Context, serviceMethod string, arg, result a
 		}
 		if !backedUp {
 			backedUp = true
-			running++
 			var avoid []*endpoint
 			if e := first.Load(); e != nil {
 				avoid = []*endpoint{e}
@@ -567,6 +586,19 @@ func (c *Client) Endpoints() []Endpoint {
 		eps = append(eps, *e.info.Load())
 	}
 	slices.SortFunc(eps, func(a, b Endpoint) int { return cmp.Compare(a.Addr, b.Addr) })
+	return eps
+}
+
+// Connected returns the endpoints with a session that takes calls now,
+// breakers aside, by address.
+func (c *Client) Connected() []Endpoint {
+	up := *c.up.Load()
+	eps := make([]Endpoint, 0, len(up))
+	for _, e := range up {
+		if e.session() != nil {
+			eps = append(eps, *e.info.Load())
+		}
+	}
 	return eps
 }
 

@@ -155,6 +155,7 @@ func callN(t *testing.T, c *discovery.Client, n int) map[int]int {
 func TestRoundRobinSpreadsEvenly(t *testing.T) {
 	srvs, r := startServers(t, 3)
 	c := newClient(t, r, discovery.Config{})
+	waitConnected(t, c, 3)
 	stop := load(t, c, 30)
 	tptest.WaitFor(t, "3000 calls", func() bool {
 		var n int64
@@ -179,6 +180,7 @@ func TestWeightedRandom(t *testing.T) {
 	srvs, r := startServers(t, 2)
 	r.Set("svc", discovery.Endpoint{Addr: srvs[0].addr, Weight: 1}, discovery.Endpoint{Addr: srvs[1].addr, Weight: 3})
 	c := newClient(t, r, discovery.Config{Selector: discovery.WeightedRandom()})
+	waitConnected(t, c, 2)
 	per := callN(t, c, 4000)
 	if share := float64(per[1]) / 4000; math.Abs(share-0.75) > 0.04 {
 		t.Fatalf("the weight-3 endpoint took %.3f of the calls, want 0.75: %v", share, per)
@@ -253,7 +255,7 @@ func TestConsistentHash(t *testing.T) {
 	// Over the network: a key stays on one server.
 	srvs, r := startServers(t, 3)
 	c := newClient(t, r, discovery.Config{Selector: sel})
-	waitConnected(t, srvs)
+	waitConnected(t, c, len(srvs))
 	for k := range 20 {
 		first := -1
 		for range 5 {
@@ -310,7 +312,7 @@ func TestFailover(t *testing.T) {
 				FailMode:   tt.mode,
 				Idempotent: func(string) bool { return tt.idempotent },
 			})
-			waitConnected(t, srvs)
+			waitConnected(t, c, len(srvs))
 			crashes := new(atomic.Int64)
 			crashes.Store(1) // the first server called
 			for _, s := range srvs {
@@ -334,17 +336,10 @@ func TestFailover(t *testing.T) {
 	}
 }
 
-// waitConnected waits for the client's session to each server.
-func waitConnected(t *testing.T, srvs []*server) {
+// waitConnected waits for the client's session to each of n servers.
+func waitConnected(t *testing.T, c *discovery.Client, n int) {
 	t.Helper()
-	tptest.WaitFor(t, "a session to every server", func() bool {
-		for _, s := range srvs {
-			if s.peer.CountSession() == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	tptest.WaitFor(t, "a session to every server", func() bool { return len(c.Connected()) == n })
 }
 
 // Failtry tries the same endpoint again.
@@ -352,7 +347,7 @@ func TestFailtrySameEndpoint(t *testing.T) {
 	srvs, r := startServers(t, 2)
 	c := newClient(t, r, discovery.Config{FailMode: discovery.Failtry, Idempotent: func(string) bool { return true },
 		Selector: discovery.ConsistentHash(func(*discovery.Request) string { return "k" })})
-	waitConnected(t, srvs)
+	waitConnected(t, c, len(srvs))
 	var who int
 	if err := c.Call(context.Background(), "/who", 0, &who); err != nil {
 		t.Fatal(err)
@@ -370,36 +365,39 @@ func TestFailtrySameEndpoint(t *testing.T) {
 
 func TestBackupRequest(t *testing.T) {
 	srvs, r := startServers(t, 2)
-	srvs[0].slow.Store(2000)
+	one := discovery.ConsistentHash(func(*discovery.Request) string { return "k" }) // every call to one server first
 	c := newClient(t, r, discovery.Config{
 		FailMode:    discovery.Backup,
 		BackupDelay: 20 * time.Millisecond,
 		Idempotent:  func(string) bool { return true },
-		Selector:    discovery.ConsistentHash(func(*discovery.Request) string { return "k" }),
+		Selector:    one,
 	})
-	// Find a key the slow server owns, by asking for it: with one key all
-	// calls go to one server first.
+	waitConnected(t, c, 2)
+	var first int
+	if err := c.Call(context.Background(), "/who", 0, &first); err != nil {
+		t.Fatal(err)
+	}
+	slow, fast := srvs[first], srvs[1-first]
+	slow.slow.Store(2000)
 	start := time.Now()
 	var who int
 	if err := c.Call(context.Background(), "/who", 0, &who); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("the call took %v: no backup went out", took)
+	if took := time.Since(start); took > time.Second || who != fast.i {
+		t.Fatalf("answered by %d after %v; want the backup's answer, from %d, at once", who, took, fast.i)
 	}
-	if who != 1 && srvs[0].calls.Load() == 0 {
-		t.Fatalf("answered by %d", who)
-	}
-	// Not idempotent: no backup, the slow server's answer is awaited.
-	c2 := newClient(t, r, discovery.Config{FailMode: discovery.Backup, BackupDelay: 20 * time.Millisecond,
-		Selector: discovery.ConsistentHash(func(*discovery.Request) string { return "k" })})
-	srvs[0].slow.Store(200)
-	before := srvs[0].calls.Load() + srvs[1].calls.Load()
+
+	// Not idempotent: no backup; the slow server's answer is awaited.
+	c2 := newClient(t, r, discovery.Config{FailMode: discovery.Backup, BackupDelay: 20 * time.Millisecond, Selector: one})
+	waitConnected(t, c2, 2)
+	slow.slow.Store(200)
+	before := fast.calls.Load()
 	if err := c2.Call(context.Background(), "/who", 0, &who); err != nil {
 		t.Fatal(err)
 	}
-	if n := srvs[0].calls.Load() + srvs[1].calls.Load() - before; n != 1 {
-		t.Fatalf("a route not idempotent ran %d times", n)
+	if who != slow.i || fast.calls.Load() != before {
+		t.Fatalf("a route not idempotent was backed up: answered by %d", who)
 	}
 }
 
@@ -409,6 +407,7 @@ func TestBreakerEjectsAndProbes(t *testing.T) {
 	srvs, r := startServers(t, 2)
 	srvs[0].down.Store(true)
 	c := newClient(t, r, discovery.Config{Breaker: discovery.BreakerConfig{ConsecutiveFailures: 3, OpenFor: 300 * time.Millisecond}})
+	waitConnected(t, c, 2)
 	var fails int
 	for range 20 {
 		if err := c.Call(context.Background(), "/who", 0, new(int)); err != nil {

@@ -111,8 +111,8 @@ func (e *endpoint) keep() {
 			continue
 		}
 		pause = 0
-		e.add(s)
 		e.tried.Store(true)
+		e.add(s)
 		select {
 		case <-s.Done():
 			e.drop(s)
