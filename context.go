@@ -67,6 +67,20 @@ type UnknownCallCtx interface {
 // RealIPKey is the meta key a proxy sets to pass on the original caller's IP.
 const RealIPKey = "X-Real-IP"
 
+// AcceptCodecKey is the meta key of a CALL that asks for its reply in
+// another body codec than its own: the codec's name ("json", "protobuf").
+// A name no codec has is ignored; the handler's SetBodyCodec still rules.
+const AcceptCodecKey = "Accept-Body-Codec"
+
+// A FrontConn is a connection from a front end in this process (the HTTP
+// front, say) that carries the messages of many callers: the peer takes
+// the X-Real-IP meta of a message on it as its caller's IP, as it does
+// from TrustedProxies. Only code in the process can make one.
+type FrontConn interface {
+	net.Conn
+	FrontEnd()
+}
+
 // handlerCtx serves one CALL or PUSH, from the read goroutine to the
 // handler's end. It is made for one message and never reused: a
 // goroutine the handler started may keep it, and find it still pointing
@@ -271,7 +285,7 @@ func realIP(s *Session, cn *conn, claimed string) string {
 	if err != nil {
 		host = addr
 	}
-	if claimed != "" && s.peer.trusted(host) {
+	if _, front := cn.sock.Conn().(FrontConn); claimed != "" && (front || s.peer.trusted(host)) {
 		return claimed
 	}
 	return host

@@ -54,6 +54,11 @@ func (p *Peer) dispatch(s *Session, cn *conn, m *socket.Message) error {
 		if out.BodyCodec == 0 {
 			out.BodyCodec = p.cfg.BodyCodec
 		}
+		if name := m.Meta.Get(AcceptCodecKey); name != "" {
+			if c, err := codec.ByName(name); err == nil {
+				out.BodyCodec = c.ID()
+			}
+		}
 		out.XferPipe = append(out.XferPipe, m.XferPipe...)
 		c.output = out
 	}

@@ -92,6 +92,17 @@ func (h *Handler) IsStream() bool { return h.stream != nil }
 // ArgType returns T for a handler taking *T; nil for unknown handlers.
 func (h *Handler) ArgType() reflect.Type { return h.argType }
 
+// Route returns the route that serves serviceMethod: its CALL route, or
+// else its PUSH route; false when only an unknown handler would.
+func (r *Router) Route(serviceMethod string) (*Handler, bool) {
+	rs := r.table.routes.Load()
+	if h, ok := rs.call[serviceMethod]; ok {
+		return h, true
+	}
+	h, ok := rs.push[serviceMethod]
+	return h, ok
+}
+
 func (t *routeTable) lookup(isCall bool, name string) *Handler {
 	r := t.routes.Load()
 	if isCall {

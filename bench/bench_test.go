@@ -71,6 +71,20 @@ func TestCompareSmoke(t *testing.T) {
 		}
 	}
 
+	// The HTTP front against tp's client and net/http.
+	table, err = exec.Command(exe, "-http", "-n", "300", "-c", "4", "-sessions", "1", "-rounds", "1").Output()
+	if err != nil {
+		t.Fatalf("run -http: %v", err)
+	}
+	for _, row := range []string{"| 4 × 1 | tp |", "| 4 × 1 | tp/http |", "| 4 × 1 | net/http |"} {
+		if !strings.Contains(string(table), row) {
+			t.Fatalf("-http: no row %q:\n%s", row, table)
+		}
+	}
+	if strings.Count(string(table), "| 0 |\n") != 3 {
+		t.Fatalf("-http: errors:\n%s", table)
+	}
+
 	// The stream benchmark: tp and gRPC, over 1 and 3 streams.
 	out, err = exec.Command(exe, "-compare", "-rounds", "1", "-n", "300", "-streams", "1,3", "-json").Output()
 	if err != nil {

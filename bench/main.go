@@ -59,6 +59,7 @@ type options struct {
 	plugins    string // tp plugins on both peers
 	streams    []int  // with -streams: the stream benchmark, over these stream counts
 	pool       []int  // with -pool: the discovery client over these server counts
+	http       bool   // with -http: tp's HTTP front against tp's client and net/http
 	transport  string // tp's transport: tcp, unix, websocket, quic or kcp
 }
 
@@ -84,6 +85,7 @@ func main() {
 	flag.StringVar(&o.child, "child", "", "internal: serve this system on loopback for a parent bench")
 	flag.StringVar(&streams, "streams", "", "run the stream benchmark instead, over these stream counts on one connection (comma-separated, such as 1,100); with -compare, tp against gRPC bidi streaming")
 	flag.StringVar(&pool, "pool", "", "run the discovery client benchmark instead: a bare session to one server against a discovery.Client over these numbers of server processes (comma-separated, such as 1,2,3), in -rounds alternating rounds")
+	flag.BoolVar(&o.http, "http", false, "measure tp's HTTP front (tp/http) against tp's own client and a plain net/http JSON handler, all with JSON bodies, in -rounds alternating rounds")
 	flag.Parse()
 	var err error
 	if o.callers, err = ints(callers); err != nil {

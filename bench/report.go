@@ -18,10 +18,10 @@ func printJSON(r any) {
 // report prints a Markdown table: per layout and system, the median of the
 // rounds (and for throughput, the range), and each system's throughput as
 // a ratio of tp's.
-func report(w io.Writer, o options, results []result) {
+func report(w io.Writer, o options, systems []string, results []result) {
 	fmt.Fprintf(w, "Machine: %s, %d cores, %s %s/%s. %d calls per measurement",
 		cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.n)
-	if o.compare {
+	if o.compare || o.http {
 		fmt.Fprintf(w, ", %d alternating rounds, medians shown", o.rounds)
 	}
 	fmt.Fprintf(w, ". tp: proto %s, codec %s", o.proto, o.codec)
@@ -34,7 +34,7 @@ func report(w io.Writer, o options, results []result) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, l := range o.layouts() {
 		var tpTput float64
-		for _, name := range append([]string{"tp"}, systemNames[1:]...) {
+		for _, name := range systems {
 			var rs []result
 			for _, r := range results {
 				if r.System == name && r.Callers == l.callers && r.Sessions == l.sessions {

@@ -55,6 +55,10 @@ func measure(o options) error {
 	if o.compare {
 		systems, rounds = systemNames, o.rounds
 	}
+	if o.http {
+		systems, rounds = httpSystemNames, o.rounds
+		o.codec = "json"
+	}
 	if o.client != "" && o.compare {
 		return fmt.Errorf("-compare starts its own servers; it cannot be used with -client")
 	}
@@ -84,7 +88,7 @@ func measure(o options) error {
 	}
 	prog.stop()
 	if !o.json {
-		report(os.Stdout, o, results)
+		report(os.Stdout, o, systems, results)
 	}
 	return nil
 }

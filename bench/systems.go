@@ -61,6 +61,14 @@ func newSystem(name string, o options) (system, error) {
 		return echoSystem{}, nil
 	case "echo+pb":
 		return echoSystem{pb: true}, nil
+	case "tp/http":
+		t, err := newTP(o)
+		if err != nil {
+			return nil, err
+		}
+		return frontSystem{t}, nil
+	case "net/http":
+		return netHTTP{}, nil
 	}
 	return nil, fmt.Errorf("unknown system %q: want one of %s", name, strings.Join(systemNames, ", "))
 }

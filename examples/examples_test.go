@@ -15,15 +15,19 @@ func TestExamplesRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every example")
 	}
-	tests := []struct{ dir, want string }{
-		{"simple", "1+2+3+4 = 10"},
-		{"push", "broadcast reached 3 clients"},
-		{"async", "squares: [0 1 4 9 16 25 36 49 64 81]"},
-		{"callback", "Hello, client-7!"},
-		{"subroute", "unknown: nothing serves /v3/anything"},
-		{"meta", `client: reply "hi", handled-by=server-1`},
-		{"wire", `got REPLY seq=1: "hello, world (lang en)"`},
-		{"restart", "2 processes served the calls across the restart; none failed"},
+	tests := []struct {
+		dir, want string
+		args      []string
+	}{
+		{"simple", "1+2+3+4 = 10", nil},
+		{"push", "broadcast reached 3 clients", nil},
+		{"async", "squares: [0 1 4 9 16 25 36 49 64 81]", nil},
+		{"callback", "Hello, client-7!", nil},
+		{"subroute", "unknown: nothing serves /v3/anything", nil},
+		{"meta", `client: reply "hi", handled-by=server-1`, nil},
+		{"wire", `got REPLY seq=1: "hello, world (lang en)"`, nil},
+		{"restart", "2 processes served the calls across the restart; none failed", nil},
+		{"http", "HTTP: 200 OK 3 (Tp-Meta-Served-By: examples/http)", []string{"-demo"}},
 	}
 	bin := t.TempDir()
 	for _, tt := range tests {
@@ -35,7 +39,7 @@ func TestExamplesRun(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, exe).CombinedOutput()
+			out, err := exec.CommandContext(ctx, exe, tt.args...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, out)
 			}
