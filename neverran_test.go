@@ -3,6 +3,7 @@ package tp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +122,26 @@ func TestCloseUnderLoadLosesNoCall(t *testing.T) {
 		case <-sess.Done():
 		case <-time.After(5 * time.Second):
 			t.Fatal("the session did not close after its peer did")
+		}
+	}
+}
+
+// A handler that returns its context's error says why it stopped: the
+// caller gets CodeTimeout or CodeCanceled, not an internal error.
+func TestHandlerReturnsContextError(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want tp.Code
+	}{
+		{context.DeadlineExceeded, tp.CodeTimeout},
+		{fmt.Errorf("waiting: %w", context.Canceled), tp.CodeCanceled},
+		{errors.New("broke"), tp.CodeInternal},
+	} {
+		_, _, sess := pair(t, tp.PeerConfig{}, tp.PeerConfig{}, func(srv *tp.Peer) {
+			tp.HandleCall(srv.Router(), "/stop", func(tp.CallCtx, *int) (int, error) { return 0, tt.err })
+		})
+		if got := tp.CodeOf(sess.Call(context.Background(), "/stop", 1, new(int)).Err()); got != tt.want {
+			t.Errorf("a handler returning %v: code %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

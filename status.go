@@ -1,6 +1,11 @@
 package tp
 
-import "github.com/seed-a9a850dd/tp/status"
+import (
+	"context"
+	"errors"
+
+	"github.com/seed-a9a850dd/tp/status"
+)
 
 // Status is the outcome of an operation: a code, a message and an optional
 // cause. nil means OK, and every method is safe on nil. It is an error, so
@@ -38,9 +43,21 @@ const (
 func NewStatus(code Code, msg string, cause error) *Status { return status.New(code, msg, cause) }
 
 // toStatus turns a handler's or plugin's error into a Status: a *Status
-// inside err is kept, anything else becomes an internal error, and nil (or
-// a nil *Status held in an error) is success.
-func toStatus(err error) *Status { return status.From(err, CodeInternal, "handler failed") }
+// inside err is kept, a context's end is CodeTimeout or CodeCanceled (a
+// handler that returns its Context's error says why it stopped), anything
+// else becomes an internal error, and nil (or a nil *Status held in an
+// error) is success.
+func toStatus(err error) *Status {
+	var st *Status
+	switch {
+	case err == nil || errors.As(err, &st):
+	case errors.Is(err, context.DeadlineExceeded):
+		return NewStatus(CodeTimeout, "the handler's deadline passed", err)
+	case errors.Is(err, context.Canceled):
+		return NewStatus(CodeCanceled, "the handler's context was canceled", err)
+	}
+	return status.From(err, CodeInternal, "handler failed")
+}
 
 // CodeOf returns the code of the *Status inside err: CodeOK for nil, and
 // CodeUnknown for an error that holds no Status.
