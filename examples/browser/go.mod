@@ -6,6 +6,7 @@ require (
 	github.com/coder/websocket v1.8.15
 	github.com/seed-a9a850dd/tp v0.0.0
 	github.com/seed-a9a850dd/tp/transport/websocket v0.0.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -14,7 +15,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/panjf2000/ants/v2 v2.12.1 // indirect
 	golang.org/x/sync v0.24.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (

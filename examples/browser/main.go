@@ -33,6 +33,7 @@ import (
 	"github.com/seed-a9a850dd/tp"
 	"github.com/seed-a9a850dd/tp/transport/websocket"
 	_ "github.com/seed-a9a850dd/tp/xfer/gzip"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 //go:embed static
@@ -40,7 +41,7 @@ var static embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "the address to serve on")
-	jsDir := flag.String("js", "", "the JavaScript client's src directory; empty looks for js/src here and up")
+	jsDir := flag.String("js", "", "the JavaScript client's directory (with src/, and dist/ once built); empty looks for js/ here and up")
 	flag.Parse()
 	log.SetFlags(0)
 	if err := run(*addr, *jsDir); err != nil {
@@ -52,12 +53,12 @@ func findJS(dir string) (string, error) {
 	if dir != "" {
 		return dir, nil
 	}
-	for _, d := range []string{"js/src", "../js/src", "../../js/src"} {
-		if _, err := os.Stat(d + "/tp.js"); err == nil {
+	for _, d := range []string{"js", "../js", "../../js"} {
+		if _, err := os.Stat(d + "/src/tp.js"); err == nil {
 			return d, nil
 		}
 	}
-	return "", errors.New("no js/src here or above: pass -js")
+	return "", errors.New("no js/src/tp.js here or above: pass -js")
 }
 
 func run(addr, jsDir string) error {
@@ -149,6 +150,9 @@ func (s *server) routes() {
 	tp.HandleCall(r, "/fail", func(tp.CallCtx, *struct{}) (int, error) {
 		return 0, tp.NewStatus(418, "I'm a teapot", nil)
 	})
+	tp.HandleCall(r, "/pb/upper", func(_ tp.CallCtx, v *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+		return wrapperspb.String(strings.ToUpper(v.GetValue())), nil
+	}, tp.Codecs('p'))
 	tp.HandleCall(r, "/big", func(_ tp.CallCtx, n *int) (string, error) { return strings.Repeat("x", *n), nil })
 	// The server calls into the page and pushes to it.
 	tp.HandleCall(r, "/ask_page", func(ctx tp.CallCtx, q *[]float64) (string, error) {

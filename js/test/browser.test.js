@@ -33,6 +33,7 @@ test('the example page in Chromium', async () => {
     page.on('pageerror', e => errors.push(e.message)) // an uncaught throw in the page
     await page.goto(`http://${srv.addr}/`)
     await page.waitForFunction(() => window.peer && document.getElementById('status').textContent === 'connected')
+    assert.equal(await page.evaluate(() => window.tpBundle), true) // the minified bundle, not the source
 
     // The page calls the server: the button, and the server's counter.
     await page.click('#incr')

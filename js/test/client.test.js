@@ -27,6 +27,9 @@ test('calls, codecs, meta and deadlines', async () => {
     assert.equal(meta['X-Served'], 'go')
     assert.equal(await peer.call('/meta', {}, { meta: [['X-Page', 'p2']] }), 'p2|false')
     assert.equal((await peer.call('/big', 200000)).length, 200000)
+    // protobuf: the page brings the bytes (here a google.protobuf.StringValue, field 1).
+    const sv = s => new Uint8Array([0x0a, s.length, ...new TextEncoder().encode(s)])
+    assert.deepEqual(await peer.call('/pb/upper', sv('pb'), { codec: 'protobuf' }), sv('PB'))
     assert.equal(await peer.call('/math/add', [20, 22], { gzip: true }), 42)
     const many = await Promise.all(Array.from({ length: 200 }, (_, i) => peer.call('/math/add', [i, 1])))
     assert.deepEqual(many, Array.from({ length: 200 }, (_, i) => i + 1))

@@ -19,7 +19,7 @@ function build () {
 
 /** start runs the Go server on addr (a free port by default) and resolves once it listens. */
 export function start (addr = '127.0.0.1:0') {
-  const proc = spawn(build(), ['-addr', addr, '-js', join(root, 'js', 'src')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const proc = spawn(build(), ['-addr', addr, '-js', join(root, 'js')], { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise(resolve => proc.on('exit', resolve))
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: proc.stdout })

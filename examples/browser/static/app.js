@@ -1,4 +1,5 @@
-import { dial } from '/js/tp.js'
+// The bundle (npm run build), or the source where it is not built.
+const { dial } = await import('/js/dist/tp.min.js').then(m => { window.tpBundle = true; return m }, () => import('/js/src/tp.js'))
 
 const $ = id => document.getElementById(id)
 const log = line => { $('log').textContent = (line + '\n' + $('log').textContent).slice(0, 2000) }
