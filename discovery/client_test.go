@@ -442,6 +442,7 @@ func TestPoolAndBroadcast(t *testing.T) {
 		}
 		return true
 	})
+	waitConnected(t, c, 3) // Broadcast goes to the endpoints the client has sessions to
 	if err := c.Broadcast(context.Background(), "/note", "hi"); err != nil {
 		t.Fatal(err)
 	}

@@ -130,20 +130,26 @@ export function decodeInner (b) {
 /**
  * Frames reassembles frames from a byte stream (WebSocket messages may
  * carry several frames, or parts). next returns {pipe, inner, size} or
- * null when no whole frame is buffered; it throws BadFrame.
+ * null when no whole frame is buffered; it throws BadFrame. The buffer
+ * grows by doubling, so a frame that arrives in many small messages costs
+ * linear copying, and no more than twice the bytes received.
  */
 export class Frames {
-  constructor (limit) { this.limit = limit; this.buf = new Uint8Array(0) }
+  constructor (limit) { this.limit = limit; this.buf = new Uint8Array(0); this.start = 0; this.end = 0 }
   push (chunk) {
-    if (this.buf.length === 0) { this.buf = chunk; return }
-    const b = new Uint8Array(this.buf.length + chunk.length)
-    b.set(this.buf)
-    b.set(chunk, this.buf.length)
-    this.buf = b
+    if (this.start === this.end) this.start = this.end = 0
+    if (this.end + chunk.length > this.buf.length) {
+      const live = this.end - this.start
+      const b = new Uint8Array(Math.max(2 * live, live + chunk.length, 1024))
+      b.set(this.buf.subarray(this.start, this.end))
+      this.buf = b; this.start = 0; this.end = live
+    }
+    this.buf.set(chunk, this.end)
+    this.end += chunk.length
   }
 
   next () {
-    const b = this.buf
+    const b = this.buf.subarray(this.start, this.end)
     if (b.length < 4) return null
     const size = new DataView(b.buffer, b.byteOffset).getUint32(0)
     if (size > this.limit) throw new BadFrame(`a frame of ${size} bytes is over the limit of ${this.limit}`)
@@ -152,8 +158,9 @@ export class Frames {
     if (b[4] !== 1) throw new BadFrame(`frame version ${b[4]}: only rawproto (1) is spoken here`)
     const np = b[5]
     if (np > size - 2) throw new BadFrame('a filter pipe longer than its frame')
-    const frame = { pipe: b.subarray(6, 6 + np), inner: b.subarray(6 + np, 4 + size), size: 4 + size }
-    this.buf = b.subarray(4 + size)
-    return frame
+    // A copy: the buffer is reused, and what the frame carries may be kept.
+    const f = b.slice(0, 4 + size)
+    this.start += 4 + size
+    return { pipe: f.subarray(6, 6 + np), inner: f.subarray(6 + np), size: 4 + size }
   }
 }

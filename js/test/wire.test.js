@@ -68,3 +68,16 @@ test('garbage is a BadFrame, never another error', () => {
   }
   assert.throws(() => { const f = new Frames(100); f.push(hex('7fffffff0100')); f.next() }, /over the limit/)
 })
+
+test('a large frame in many small pieces costs linear work', () => {
+  const body = new Uint8Array(4 << 20)
+  const frame = envelope(encodeInner({ type: T.PUSH, seq: 1, method: '/big', body }))
+  const f = new Frames(8 << 20)
+  const t0 = Date.now()
+  for (let i = 0; i < frame.length; i += 1024) f.push(frame.subarray(i, i + 1024))
+  const got = f.next()
+  assert.equal(decodeInner(got.inner).body.length, body.length)
+  assert.ok(f.buf.length <= 2 * frame.length + 1024, `a buffer of ${f.buf.length} bytes for a frame of ${frame.length}`)
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`)
+  assert.equal(f.next(), null)
+})
