@@ -131,7 +131,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	eps     map[string]*endpoint
-	changed chan struct{} // closed when up or an endpoint's state changes
+	changed atomic.Pointer[chan struct{}] // closed when up or an endpoint's state changes, then replaced
 }
 
 // NewClient starts a client of cfg.Service on peer, following r. It
@@ -141,7 +141,9 @@ func NewClient(peer *tp.Peer, r Resolver, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{peer: peer, cfg: cfg, eps: map[string]*endpoint{}, changed: make(chan struct{})}
+	c := &Client{peer: peer, cfg: cfg, eps: map[string]*endpoint{}}
+	changed := make(chan struct{})
+	c.changed.Store(&changed)
 	c.up.Store(&[]*endpoint{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	sets, err := r.Watch(c.ctx, cfg.Service)
@@ -215,8 +217,8 @@ func (c *Client) refresh() {
 	}
 	slices.SortFunc(up, func(a, b *endpoint) int { return cmp.Compare(a.info.Load().Addr, b.info.Load().Addr) })
 	c.up.Store(&up)
-	close(c.changed)
-	c.changed = make(chan struct{})
+	next := make(chan struct{})
+	close(*c.changed.Swap(&next))
 }
 
 // waitable reports whether a caller finding no endpoint should wait: the
@@ -237,11 +239,7 @@ func (c *Client) waitable() bool {
 
 // changes returns the channel closed at the next change of the connected
 // set.
-func (c *Client) changes() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.changed
-}
+func (c *Client) changes() <-chan struct{} { return *c.changed.Load() }
 
 var errClosed = tp.NewStatus(tp.CodeConnClosed, "discovery: the client is closed", nil)
 
