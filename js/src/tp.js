@@ -74,6 +74,7 @@ async function pipeThrough (bytes, stream) {
 const canGzip = typeof CompressionStream === 'function'
 
 const WINDOW = 64 << 10 // Go's InitialStreamWindow
+const MAX_STREAMS = 1024 // as Go's default PeerConfig.MaxStreams
 const frameCost = size => size + 64 // what a DATA frame takes from the credit, as Go counts
 const features = 'streams,cancel'
 
@@ -459,6 +460,7 @@ class Conn {
     const id = m.seq ^ 1
     const c = codecById(m.codec) || codecs.json
     if (!fn) return this.write(T.END, id, '', { code: Code.NotFound, message: `no stream handler for "${m.method}" in the page` })
+    if (this.streams.size >= MAX_STREAMS) return this.write(T.END, id, '', { code: Code.Overloaded, message: `the page has ${MAX_STREAMS} streams open, its limit` })
     const st = new Stream(this, id, m.method, c, false)
     st.header = Object.fromEntries(m.meta)
     this.streams.set(id, st)
@@ -592,6 +594,7 @@ export class Stream {
         let n = 0; let mul = 1
         for (const c of m.body) { n += (c & 0x7f) * mul; mul *= 128; if (c < 0x80) break }
         this.credit += n
+        if (this.credit > 2 ** 32) return this.conn.fail(err(Code.BadMessage, `flow-control violation: stream ${this.id} was granted more than 4 GiB`))
         break
       }
       case T.CLOSE:
