@@ -572,11 +572,11 @@ func (p *Peer) shutdown() error {
 		p.logger.Warn("shutdown timeout passed with handlers still running", "running", n)
 		errs = append(errs, fmt.Errorf("tp: %d handlers still running at the shutdown timeout", n))
 	}
-	// Every tp peer answers the notice. Those that move close their
-	// connections once the calls on them are done both ways (closing
-	// under them could reset late replies); for those that stay, and
-	// those that do not answer within a short grace (not tp peers, or
-	// gone), the calls this peer made are waited for. The grace is one
+	// Every tp peer answers the notice. Those that move (redial, or leave)
+	// close their connections once the calls on them are done both ways
+	// (closing under them could reset late replies); for older peers that
+	// stay, and those that do not answer within a short grace (not tp
+	// peers, or gone), the calls this peer made are waited for. The grace is one
 	// for all: a context, whose Done closes for every session.
 	grace, cancelGrace := context.WithTimeout(ctx, ackGrace)
 	defer cancelGrace()

@@ -514,8 +514,9 @@ func (s *Session) canRedial() bool {
 	return s.dialAddr != "" && p.cfg.RedialTimes != 0 && !p.closing.Load()
 }
 
-// answerKey is the meta key of the answer to a shutdown notice: "move" or
-// "stay". A notice without it comes from the peer that shuts down.
+// answerKey is the meta key of the answer to a shutdown notice: "move"
+// (this tp's only answer: it redials or leaves), or "stay" from an older
+// peer. A notice without it comes from the peer that shuts down.
 const answerKey = "tp-answer"
 
 // shutdownNotice handles a CodeShuttingDown notice on cn: the peer is
