@@ -180,7 +180,7 @@ func (s *Session) Health() bool {
 // TLS returns the TLS state of the current connection, or nil when it is
 // not a TLS connection.
 func (s *Session) TLS() *tls.ConnectionState {
-	if tc, ok := s.sock().Conn().(*tls.Conn); ok {
+	if tc, ok := s.sock().Conn().(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := tc.ConnectionState()
 		return &st
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/seed-a9a850dd/tp/codec"
 	"github.com/seed-a9a850dd/tp/httpfront"
 	"github.com/seed-a9a850dd/tp/internal/benchpb"
+	"github.com/seed-a9a850dd/tp/internal/conformance"
 	"github.com/seed-a9a850dd/tp/internal/tptest"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
@@ -416,5 +418,42 @@ func TestMountedOnAMux(t *testing.T) {
 	_, body := post(t, client(t), "http://"+ln.Addr().String()+"/api/math/add", "application/json", []byte("[1,1]"), nil)
 	if string(body) != "2" {
 		t.Fatalf("through the mux: %q", body)
+	}
+}
+
+// Over a TLS listener, one port serves HTTPS and tp over TLS, and the tp
+// session knows it is TLS.
+func TestListenOverTLS(t *testing.T) {
+	srvConf, cliConf := conformance.SelfSigned(t)
+	var sawTLS atomic.Bool
+	peer := tptest.NewPeer(t, tp.PeerConfig{})
+	(&service{}).routes(peer)
+	tp.HandleCall(peer.Router(), "/tls", func(ctx tp.CallCtx, _ *struct{}) (bool, error) {
+		sawTLS.Store(ctx.Session().TLS() != nil)
+		return true, nil
+	})
+	f, err := httpfront.New(peer, httpfront.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- peer.Serve(f.Listen(tls.NewListener(ln, srvConf))) }()
+	defer func() { peer.Close(); <-served }()
+
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cliConf}}
+	defer hc.CloseIdleConnections()
+	_, body := post(t, hc, "https://"+ln.Addr().String()+"/math/add", "application/json", []byte("[2,5]"), nil)
+	if string(body) != "7" {
+		t.Fatalf("HTTPS: %q", body)
+	}
+	cli := tptest.NewPeer(t, tp.PeerConfig{TLS: cliConf})
+	sess := tptest.Dial(t, cli, ln.Addr().String())
+	if ok, err := tp.Call[bool](context.Background(), sess, "/tls", struct{}{}); err != nil || !ok || !sawTLS.Load() {
+		t.Fatalf("tp over TLS: %v, %v; the server saw TLS: %v", ok, err, sawTLS.Load())
 	}
 }

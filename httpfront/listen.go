@@ -16,6 +16,11 @@ import (
 // peer. A connection that sends nothing within that timeout is closed.
 // tp peers send their hello at once, so they are told apart on arrival.
 // Closing the listener stops both.
+//
+// For HTTPS and tp over TLS on one port, give Listen a TLS listener
+// (tls.NewListener) and leave PeerConfig.TLS unset: the bytes sorted are
+// then the decrypted ones, and Session.TLS still reports the connection's
+// TLS state. HTTPS is served as HTTP/1.1.
 func (f *Front) Listen(ln net.Listener) net.Listener {
 	s := &sniffer{
 		Listener: ln,
