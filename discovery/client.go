@@ -230,7 +230,7 @@ func (c *Client) waitable() bool {
 		return true
 	}
 	for _, e := range c.eps {
-		if !e.tried.Load() {
+		if !e.tried() {
 			return true
 		}
 	}

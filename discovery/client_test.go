@@ -515,3 +515,21 @@ func TestNoEndpoint(t *testing.T) {
 		t.Fatal("a call on a closed client succeeded")
 	}
 }
+
+// A server that refuses the pool's extra sessions (MaxSessions) still
+// serves through the one it took; the refused slots back off and retry
+// rather than spin.
+func TestServerRefusesExtraSessions(t *testing.T) {
+	s := startServer(t, 0, tp.PeerConfig{MaxSessions: 1})
+	r := new(discovery.Static)
+	r.Set("svc", discovery.Endpoint{Addr: s.addr})
+	c := newClient(t, r, discovery.Config{PoolSize: 4, MaxBackoff: 200 * time.Millisecond})
+	per := callN(t, c, 50)
+	if per[0] != 50 {
+		t.Fatalf("%v", per)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := s.peer.CountSession(); n != 1 {
+		t.Fatalf("the server holds %d sessions, its limit is 1", n)
+	}
+}

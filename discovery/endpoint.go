@@ -18,7 +18,7 @@ type endpoint struct {
 	pending  atomic.Int64
 	sessions atomic.Pointer[[]*tp.Session] // connected, and not leaving
 	rr       atomic.Uint32
-	tried    atomic.Bool // a first dial has ended, either way
+	dialing  atomic.Int32 // sessions still on their first dial
 	ctx      context.Context
 	cancel   context.CancelFunc // the endpoint left the resolver's set
 
@@ -28,6 +28,7 @@ type endpoint struct {
 
 func newEndpoint(c *Client, info Endpoint) *endpoint {
 	e := &endpoint{c: c, br: newBreaker(c.cfg.Breaker)}
+	e.dialing.Store(int32(c.cfg.PoolSize))
 	e.info.Store(&info)
 	e.sessions.Store(&[]*tp.Session{})
 	e.ctx, e.cancel = context.WithCancel(c.ctx)
@@ -48,6 +49,9 @@ func (e *endpoint) session() *tp.Session {
 }
 
 func (e *endpoint) connected() bool { return len(*e.sessions.Load()) > 0 }
+
+// tried reports whether every session's first dial has ended, either way.
+func (e *endpoint) tried() bool { return e.dialing.Load() <= 0 }
 
 // add makes s one of the sessions calls may use. An endpoint that had none
 // starts with a fresh breaker: it is a new server process, or the same one
@@ -90,6 +94,14 @@ func (e *endpoint) publish() {
 // the endpoint leaves the set or the client closes.
 func (e *endpoint) keep() {
 	defer e.c.wg.Done()
+	first := true
+	firstDone := func() {
+		if first {
+			first = false
+			e.dialing.Add(-1)
+		}
+	}
+	defer firstDone()
 	var pause time.Duration
 	for e.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(e.ctx, e.c.cfg.DialTimeout)
@@ -99,7 +111,7 @@ func (e *endpoint) keep() {
 			if e.ctx.Err() == nil {
 				e.c.logger().Debug("dial failed", "service", e.c.cfg.Service, "addr", e.info.Load().Addr, "err", err)
 			}
-			e.tried.Store(true)
+			firstDone()
 			e.c.refresh() // callers waiting for a first dial learn it failed
 			pause = min(max(2*pause, 50*time.Millisecond), e.c.cfg.MaxBackoff)
 			t := time.NewTimer(pause)
@@ -111,8 +123,8 @@ func (e *endpoint) keep() {
 			continue
 		}
 		pause = 0
-		e.tried.Store(true)
-		e.add(s)
+		e.add(s) // before firstDone: a caller that sees every first dial done sees this session too
+		firstDone()
 		select {
 		case <-s.Done():
 			e.drop(s)
