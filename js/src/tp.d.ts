@@ -29,6 +29,9 @@ export declare const codecs: {
   protobuf: Codec
 }
 
+/** A protobuf codec for a page's own message classes (protobuf-es). */
+export declare function protobuf<M> (encode: (m: M) => Uint8Array, decode: (b: Uint8Array) => M): Codec
+
 export type Meta = Record<string, string | number> | Array<[string, string | number]>
 export type CodecName = 'json' | 'plain' | 'protobuf' | Codec
 

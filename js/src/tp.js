@@ -59,6 +59,16 @@ export const codecs = {
   /** protobuf carries bytes: pass a message's toBinary() (or a Uint8Array), get a Uint8Array to fromBinary. */
   protobuf: { id: 0x70, encode: v => v instanceof Uint8Array ? v : v.toBinary(), decode: b => b.slice() }
 }
+/**
+ * protobuf returns a protobuf codec for a page's own message classes:
+ * protobuf(m => toBinary(Schema, m), b => fromBinary(Schema, b)) with
+ * protobuf-es 2, or protobuf(m => m.toBinary(), b => Msg.fromBinary(b))
+ * with version 1.
+ */
+export function protobuf (encode, decode) {
+  return { id: codecs.protobuf.id, encode, decode }
+}
+
 const codecById = id => Object.values(codecs).find(c => c.id === id)
 const codecOf = name => {
   const c = typeof name === 'object' ? name : codecs[name || 'json']
@@ -311,13 +321,12 @@ class Conn {
         settle(reject, why)
       }
       if (signal?.aborted) return reject(asError(signal.reason))
-      this.pending.set(seq, { resolve: v => settle(resolve, v), reject: e => settle(reject, e), full: o.full })
+      let codec
+      try { codec = codecOf(o.codec) } catch (e) { return reject(e) }
+      this.pending.set(seq, { resolve: v => settle(resolve, v), reject: e => settle(reject, e), full: o.full, codec })
       signal?.addEventListener('abort', aborted)
       if (deadline) timer = setTimeout(() => settle(reject, err(Code.Timeout, 'the deadline passed waiting for the reply')), deadline - Date.now())
-      this.send(T.CALL, seq, method, arg, o, deadline).then(c => {
-        const p = this.pending.get(seq)
-        if (p) p.codec = c
-      }, e => settle(reject, e))
+      this.send(T.CALL, seq, method, arg, o, deadline).catch(e => settle(reject, e))
     })
   }
 
@@ -384,7 +393,7 @@ class Conn {
     if (!p) return // it gave up waiting
     const meta = Object.fromEntries(m.meta)
     if (m.status) return p.reject(Object.assign(err(m.status.code, m.status.message, m.status.cause || undefined), { meta }))
-    const c = codecById(m.codec) || p.codec || codecs.json
+    const c = p.codec.id === m.codec ? p.codec : codecById(m.codec) || p.codec // the caller's own codec, when the reply is in it
     let v
     try { v = c.decode(m.body) } catch (e) { return p.reject(err(Code.BadMessage, 'cannot decode the reply: ' + e.message)) }
     p.resolve(p.full ? { value: v, meta } : v)

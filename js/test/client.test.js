@@ -1,7 +1,7 @@
 // The client against a real Go peer (examples/browser) on loopback.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { dial, Code, TpError } from '../src/tp.js'
+import { dial, Code, TpError, protobuf } from '../src/tp.js'
 import { start } from './server.js'
 
 let srv
@@ -30,6 +30,9 @@ test('calls, codecs, meta and deadlines', async () => {
     // protobuf: the page brings the bytes (here a google.protobuf.StringValue, field 1).
     const sv = s => new Uint8Array([0x0a, s.length, ...new TextEncoder().encode(s)])
     assert.deepEqual(await peer.call('/pb/upper', sv('pb'), { codec: 'protobuf' }), sv('PB'))
+    // With the page's own message class (here a hand-written StringValue).
+    const StringValue = protobuf(m => sv(m.value), b => ({ value: new TextDecoder().decode(b.subarray(2)) }))
+    assert.deepEqual(await peer.call('/pb/upper', { value: 'class' }, { codec: StringValue }), { value: 'CLASS' })
     assert.equal(await peer.call('/math/add', [20, 22], { gzip: true }), 42)
     const many = await Promise.all(Array.from({ length: 200 }, (_, i) => peer.call('/math/add', [i, 1])))
     assert.deepEqual(many, Array.from({ length: 200 }, (_, i) => i + 1))
