@@ -64,10 +64,6 @@ const (
 	halfOpen
 )
 
-func (s breakerState) String() string {
-	return [...]string{"closed", "open", "half-open"}[s]
-}
-
 // breaker is one endpoint's. A closed breaker, the usual case, costs a
 // call a few atomic operations and no lock.
 type breaker struct {

@@ -323,18 +323,15 @@ func (c *Client) pick(r *Request, avoid []*endpoint, prefer *endpoint) (e *endpo
 			return nil, nil, false, c.noEndpoint(avoid)
 		case <-r.Ctx.Done():
 			t.Stop()
-			return nil, nil, false, tp.NewStatus(tp.CodeOf(ctxErr(r.Ctx)), "discovery: waiting for an endpoint of "+c.cfg.Service, context.Cause(r.Ctx))
+			code := tp.CodeCanceled
+			if errors.Is(r.Ctx.Err(), context.DeadlineExceeded) {
+				code = tp.CodeTimeout
+			}
+			return nil, nil, false, tp.NewStatus(code, "discovery: waiting for an endpoint of "+c.cfg.Service, context.Cause(r.Ctx))
 		case <-c.ctx.Done():
 			t.Stop()
 		}
 	}
-}
-
-func ctxErr(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return tp.NewStatus(tp.CodeTimeout, "", nil)
-	}
-	return tp.NewStatus(tp.CodeCanceled, "", nil)
 }
 
 // noEndpoint says why no endpoint could take a call.
@@ -406,7 +403,7 @@ func (c *Client) call(ctx context.Context, serviceMethod string, arg, result any
 		}
 		e.pending.Add(1)
 		cmd := s.Call(ctx, serviceMethod, arg, result, settings...)
-		e.pending.Add(-1)
+		e.done()
 		err = cmd.Err()
 		code := tp.CodeOf(err)
 		e.br.record(time.Now(), endpointFailed(code), probe)

@@ -533,3 +533,62 @@ func TestServerRefusesExtraSessions(t *testing.T) {
 		t.Fatalf("the server holds %d sessions, its limit is 1", n)
 	}
 }
+
+// An endpoint that leaves the set while a call is in flight to it answers
+// that call, and its session closes as soon as the call is done.
+func TestLeavingEndpointFinishesItsCall(t *testing.T) {
+	srvs, r := startServers(t, 2)
+	srvs[0].slow.Store(300)
+	c := newClient(t, r, discovery.Config{DialTimeout: 10 * time.Second,
+		Selector: discovery.ConsistentHash(func(*discovery.Request) string { return "k" })})
+	waitConnected(t, c, 2)
+	var owner int
+	if err := c.Call(context.Background(), "/who", 0, &owner); err != nil {
+		t.Fatal(err)
+	}
+	srvs[owner].slow.Store(300)
+	srvs[1-owner].slow.Store(0)
+	done := make(chan error, 1)
+	go func() { done <- c.Call(context.Background(), "/who", 0, new(int)) }()
+	tptest.WaitFor(t, "the call to start", func() bool { return srvs[owner].calls.Load() == 2 })
+	r.Set("svc", discovery.Endpoint{Addr: srvs[1-owner].addr})
+	if err := <-done; err != nil {
+		t.Fatalf("the call in flight to a leaving endpoint: %v", err)
+	}
+	start := time.Now()
+	tptest.WaitFor(t, "the leaving endpoint's session to close", func() bool { return srvs[owner].peer.CountSession() == 0 })
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("closed %v after its last call, not at once", took)
+	}
+}
+
+// A network that stops forwarding without a reset: calls to that endpoint
+// end by their deadline, its breaker ejects it, and the calls after go to
+// the endpoint that answers.
+func TestFrozenLinkIsEjected(t *testing.T) {
+	srvs, r := startServers(t, 2)
+	relay := tptest.NewRelay(t, srvs[0].addr)
+	r.Set("svc", discovery.Endpoint{Addr: relay.Addr}, discovery.Endpoint{Addr: srvs[1].addr})
+	c := newClient(t, r, discovery.Config{Breaker: discovery.BreakerConfig{ConsecutiveFailures: 2, OpenFor: time.Minute}})
+	waitConnected(t, c, 2)
+	relay.Freeze()
+	var timeouts int
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		start := time.Now()
+		err := c.Call(ctx, "/who", 0, new(int))
+		cancel()
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("a call took %v past its 100 ms deadline", took)
+		}
+		if err != nil {
+			if tp.CodeOf(err) != tp.CodeTimeout {
+				t.Fatalf("a call over the frozen link: %v, want a timeout", err)
+			}
+			timeouts++
+		}
+	}
+	if timeouts != 2 {
+		t.Fatalf("%d calls timed out; the breaker should eject the frozen endpoint after 2", timeouts)
+	}
+}

@@ -16,6 +16,7 @@ type endpoint struct {
 	info     atomic.Pointer[Endpoint]
 	br       *breaker
 	pending  atomic.Int64
+	idle     atomic.Pointer[chan struct{}] // closed, and replaced, when pending falls to 0 after the endpoint left
 	sessions atomic.Pointer[[]*tp.Session] // connected, and not leaving
 	rr       atomic.Uint32
 	dialing  atomic.Int32 // sessions still on their first dial
@@ -28,6 +29,8 @@ type endpoint struct {
 
 func newEndpoint(c *Client, info Endpoint) *endpoint {
 	e := &endpoint{c: c, br: newBreaker(c.cfg.Breaker)}
+	idle := make(chan struct{})
+	e.idle.Store(&idle)
 	e.dialing.Store(int32(c.cfg.PoolSize))
 	e.info.Store(&info)
 	e.sessions.Store(&[]*tp.Session{})
@@ -136,16 +139,32 @@ func (e *endpoint) keep() {
 	}
 }
 
+// done ends a call to the endpoint.
+func (e *endpoint) done() {
+	if e.pending.Add(-1) == 0 && e.ctx.Err() != nil {
+		next := make(chan struct{})
+		close(*e.idle.Swap(&next))
+	}
+}
+
 // closeWhenIdle closes s once the calls in flight to the endpoint are done,
 // or after DialTimeout: the endpoint left the set, but what it was already
 // asked is answered.
 func (e *endpoint) closeWhenIdle(s *tp.Session) {
-	deadline := time.Now().Add(e.c.cfg.DialTimeout)
-	for e.pending.Load() > 0 && time.Now().Before(deadline) {
+	t := time.NewTimer(e.c.cfg.DialTimeout)
+	defer t.Stop()
+	for {
+		idle := *e.idle.Load() // before the count: a fall to 0 after it closes idle
+		if e.pending.Load() == 0 {
+			break
+		}
 		select {
+		case <-idle:
 		case <-s.Done():
 			return
-		case <-time.After(5 * time.Millisecond):
+		case <-t.C:
+			s.Close()
+			return
 		}
 	}
 	s.Close()

@@ -73,6 +73,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-a9a850dd/tp"
@@ -116,8 +117,8 @@ type Front struct {
 	opts   Options
 	client *tp.Peer // the front's end of its session to peer
 
-	mu     sync.Mutex
-	sess   *tp.Session
+	sess   atomic.Pointer[tp.Session] // the session requests use
+	mu     sync.Mutex                 // for dialing it
 	closed bool
 }
 
@@ -163,22 +164,26 @@ func (frontConn) FrontEnd() {}
 // session returns the front's session to the peer, dialing it the first
 // time and after it ended.
 func (f *Front) session(ctx context.Context) (*tp.Session, error) {
+	if s := f.sess.Load(); s != nil && s.Health() {
+		return s, nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil, tp.NewStatus(tp.CodeShuttingDown, "the HTTP front is closed", nil)
 	}
-	if f.sess != nil && f.sess.Health() {
-		return f.sess, nil
+	old := f.sess.Load()
+	if old != nil && old.Health() {
+		return old, nil // another request dialed it meanwhile
 	}
 	s, err := f.client.Dial(ctx, "peer")
 	if err != nil {
 		return nil, err
 	}
-	if f.sess != nil {
-		f.sess.Close()
+	if old != nil {
+		old.Close()
 	}
-	f.sess = s
+	f.sess.Store(s)
 	return s, nil
 }
 

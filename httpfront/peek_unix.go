@@ -11,18 +11,16 @@ import (
 // (MSG_PEEK), so it goes on as it is, with the runtime's own reads;
 // another is read, and returned wrapped to give the byte back.
 func peekByte(c net.Conn) (byte, net.Conn, error) {
-	sc, ok := c.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	var rc syscall.RawConn
+	var err error
+	switch cc := c.(type) {
+	case *net.TCPConn:
+		rc, err = cc.SyscallConn()
+	case *net.UnixConn:
+		rc, err = cc.SyscallConn()
 	default:
-		ok = false
-	}
-	if !ok {
 		return readByte(c)
 	}
-	rc, err := sc.SyscallConn()
 	if err != nil {
 		return readByte(c)
 	}
